@@ -62,6 +62,8 @@ class Status(str, enum.Enum):
     """The app was read completely and holds no model."""
     ERROR = "error"
     """The input itself could not be read."""
+    DUPLICATE = "duplicate"
+    """The input is byte-identical to one scanned earlier in the same run."""
 
 
 @dataclass(frozen=True)
@@ -205,4 +207,6 @@ class AppScan:
         """Status of the app as a whole."""
         if self.error:
             return Status.ERROR
+        if self.duplicate_of:
+            return Status.DUPLICATE
         return Status.OK if self.models else Status.NO_MODEL

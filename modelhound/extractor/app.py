@@ -1,0 +1,504 @@
+"""Extract every model from one input: an APK, a bundle of APKs, a zip, or a bare file."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass, field, replace
+from typing import IO, Callable
+
+from modelhound.errors import ExtractError
+from modelhound.extractor import formats, signatures
+from modelhound.extractor.archive import (
+    Archive,
+    Budget,
+    LimitExceeded,
+    Limits,
+    Member,
+    gunzip,
+    open_zip,
+    read_all,
+    read_head,
+    tar_members,
+)
+from modelhound.extractor.formats import caffe, ncnn, pytorch
+from modelhound.extractor.manifest import Manifest, parse_manifest, parse_xapk_manifest
+from modelhound.extractor.runtimes import runtime_of
+from modelhound.records import (
+    AppInfo,
+    AppScan,
+    FoundModel,
+    ModelEntry,
+    ModelFormat,
+    ModelInfo,
+    Sniffed,
+    Status,
+)
+
+#: file extensions read as zip archives at the top level, and the kind they name
+ARCHIVE_KINDS: dict[str, str] = {
+    ".apk": "apk", ".xapk": "xapk", ".apks": "apks", ".apkm": "apkm", ".aab": "aab",
+    ".zip": "zip", ".obb": "obb", ".jar": "jar",
+}
+#: names that say "model" although content decides (evidence for suspected-encrypted blobs)
+MODEL_NAME_HINTS = (
+    ".tflite", ".lite", ".tfl", ".pb", ".onnx", ".ort", ".mnn", ".param", ".bin", ".nb",
+    ".caffemodel", ".prototxt", ".model", ".dlc", ".pt", ".ptl", ".pth", ".ms", ".om",
+    ".rknn", ".tnnmodel", ".tnnproto", ".h5", ".keras", ".mlmodel", ".dat", ".weights",
+    ".ckpt", ".pbtxt", ".params", ".enc", ".data",
+)
+MODEL_NAME_WORDS = ("model", "detect", "recogn", "track", "classif", "segment", "landmark",
+                    "face", "pose", "ocr", "mnist", "net", "weights")
+ENTROPY_THRESHOLD = 7.5
+SNIFF_PREVIEW = 4096
+
+HEAD_BYTES = formats.HEAD_BYTES
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """An input's metadata and its models, with their bytes."""
+
+    app: AppInfo
+    models: tuple[FoundModel, ...] = ()
+    """Recognised models (status ok), with their bytes, in entry order."""
+    others: tuple[ModelEntry, ...] = ()
+    """Entries that may hold a model but could not be read, or look encrypted."""
+    error: str = ""
+
+    def to_scan(self) -> AppScan:
+        """The same without bytes, as the reports need it."""
+        entries = sorted([m.entry for m in self.models] + list(self.others),
+                         key=lambda e: (e.entry, e.status.value))
+        return AppScan(app=self.app, models=tuple(entries), error=self.error)
+
+
+def sha256_file(path: str) -> str:
+    """Hex SHA-256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def model_like(path: str) -> bool:
+    """Whether an entry sits where models live or is named like one."""
+    low = path.lower()
+    inner = low.rsplit("!/", 1)[-1]
+    base = inner.rsplit("/", 1)[-1]
+    if base.endswith(MODEL_NAME_HINTS) or any(w in base for w in MODEL_NAME_WORDS):
+        return True
+    return inner.startswith(("assets/", "res/raw/")) or "/" not in inner
+
+
+@dataclass
+class _Unknown:
+    member: Member
+    head: bytes
+
+
+@dataclass
+class _Walk:
+    """What one input's walk collects before pairing and reporting."""
+
+    budget: Budget
+    models: list[FoundModel] = field(default_factory=list)
+    protos: list[tuple[Member, bytes, object]] = field(default_factory=list)
+    caffemodels: list[tuple[Member, bytes, object]] = field(default_factory=list)
+    params: list[tuple[Member, bytes, Sniffed]] = field(default_factory=list)
+    unknowns: list[_Unknown] = field(default_factory=list)
+    rows: list[ModelEntry] = field(default_factory=list)
+    runtimes: dict[str, set[str]] = field(default_factory=dict)
+    manifests: list[tuple[str, Manifest]] = field(default_factory=list)
+    xapk: Manifest | None = None
+    splits: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    # -- rows -----------------------------------------------------------------------------
+
+    def unreadable(self, member: Member, reason: str, fmt: ModelFormat = ModelFormat.UNKNOWN,
+                   subformat: str = "", evidence: str = "") -> None:
+        """Record an entry that may hold a model but could not be read."""
+        self.rows.append(ModelEntry(entry=member.path, format=fmt, subformat=subformat,
+                                    sha256="", size=member.size, status=Status.UNREADABLE,
+                                    reason=reason, evidence=evidence))
+
+    def found(self, member: Member, data: bytes, sniffed: Sniffed, info: ModelInfo | None,
+              companions: dict[str, bytes] | None = None, reason: str = "") -> None:
+        """Record a recognised model."""
+        notes = [n for n in (member.note, reason) if n]
+        entry = ModelEntry(
+            entry=member.path, format=sniffed.format, subformat=sniffed.subformat,
+            sha256=_sha(data), size=len(data), status=Status.OK, reason="; ".join(notes),
+            evidence=sniffed.evidence, info=info, companions=tuple(companions or ()),
+        )
+        self.models.append(FoundModel(entry=entry, data=data, companions=companions or {}))
+
+    # -- walking --------------------------------------------------------------------------
+
+    def walk(self, archive: Archive, depth: int) -> None:
+        """Visit every member of an opened archive."""
+        self.problems.extend(f"{p}" for p in archive.problems)
+        arsc = next((m for m in archive.members if m.name == "resources.arsc"), None)
+        for member in archive.members:
+            if member.name == "AndroidManifest.xml":
+                self._manifest(member, arsc)
+                continue
+            if member.name == "manifest.json" and depth == 0:
+                try:
+                    self.xapk = parse_xapk_manifest(read_all(member, self.budget))
+                except ExtractError as e:
+                    self.problems.append(str(e))
+                continue
+            self.visit(member, depth)
+
+    def _manifest(self, member: Member, arsc: Member | None) -> None:
+        try:
+            axml = read_all(member, self.budget)
+        except ExtractError as e:
+            self.problems.append(f"{member.path}: {e}")
+            return
+
+        def arsc_bytes() -> bytes | None:
+            if arsc is None:
+                return None
+            try:
+                return read_all(arsc, self.budget)
+            except ExtractError:
+                return None
+
+        prefix = member.path[: -len("AndroidManifest.xml")]
+        self.manifests.append((prefix, parse_manifest(axml, arsc_bytes)))
+
+    def visit(self, member: Member, depth: int) -> None:
+        """Classify one member; never raises for a problem with the member itself."""
+        try:
+            self._visit(member, depth)
+        except LimitExceeded as e:
+            self.unreadable(member, str(e))
+        except ExtractError as e:
+            if model_like(member.path):
+                self.unreadable(member, str(e))
+            else:
+                self.problems.append(str(e))
+        except Exception as e:  # noqa: BLE001 - hostile input must not end the scan
+            self.unreadable(member, f"internal error while reading: {type(e).__name__}: {e}")
+
+    def _visit(self, member: Member, depth: int) -> None:
+        runtime = runtime_of(member.name)
+        if runtime is not None:
+            self.runtimes.setdefault(runtime, set()).add(member.path)
+        if member.size == 0:
+            return
+        head = read_head(member, SNIFF_PREVIEW, self.budget)
+        if member.encrypted:
+            if signatures.not_a_model(head) or formats.sniff(head, member.name, member.size):
+                member = replace(member, note="entry flagged encrypted but stored in the clear "
+                                              "(anti-analysis trick)")
+            else:
+                self.unreadable(member, "encrypted zip entry: content cannot be inspected")
+                return
+        if signatures.not_a_model(head):
+            return
+        enc = signatures.encrypted_signature(head)
+        if enc:
+            data = read_all(member, self.budget)
+            self.rows.append(ModelEntry(
+                entry=member.path, format=ModelFormat.UNKNOWN, subformat="", sha256=_sha(data),
+                size=len(data), status=Status.SUSPECTED_ENCRYPTED, reason=f"{enc} signature",
+                evidence=f"starts with {enc}"))
+            return
+        if signatures.is_zip(head):
+            self._nested_zip(member, depth)
+            return
+        if signatures.is_gzip(head):
+            self._gzip(member, depth)
+            return
+        if signatures.is_tar(head):
+            self._tar(read_all(member, self.budget), member.path, depth)
+            return
+        if member.size > len(head):
+            head = read_head(member, HEAD_BYTES, self.budget)
+        sniffed = formats.sniff(head, member.name, member.size)
+        if sniffed is None:
+            if not signatures.looks_like_text(head):
+                self.unknowns.append(_Unknown(member, head))
+            return
+        data = read_all(member, self.budget)
+        self._model(member, data, sniffed)
+
+    def _model(self, member: Member, data: bytes, sniffed: Sniffed) -> None:
+        if sniffed.format is ModelFormat.CAFFE:
+            try:
+                net = caffe.parse(data, sniffed.subformat)
+            except ExtractError as e:
+                self.unreadable(member, str(e), sniffed.format, sniffed.subformat, sniffed.evidence)
+                return
+            target = self.protos if sniffed.subformat == "prototxt" else self.caffemodels
+            target.append((member, data, net))
+            return
+        if sniffed.format is ModelFormat.NCNN:
+            self.params.append((member, data, sniffed))
+            return
+        try:
+            info = formats.describe(sniffed, data)
+        except ExtractError as e:
+            self.unreadable(member, str(e), sniffed.format, sniffed.subformat, sniffed.evidence)
+            return
+        self.found(member, data, sniffed, info)
+
+    def _nested_zip(self, member: Member, depth: int) -> None:
+        if depth + 1 > self.budget.limits.max_depth:
+            self.unreadable(member, f"archive nested deeper than {self.budget.limits.max_depth} "
+                                    "levels: not opened")
+            return
+        data = read_all(member, self.budget)
+        try:
+            sub = open_zip(data, member.path + "!/", self.budget)
+        except ExtractError as e:
+            raise ExtractError(f"{member.path}: {e}") from e
+        try:
+            names = [m.name for m in sub.members]
+            container = formats.sniff_container(names)
+            if container is not None:
+                info = pytorch.describe_container(names) if container.format is ModelFormat.PYTORCH else None
+                self.found(member, data, container, info)
+                return
+            if "AndroidManifest.xml" in names:
+                self.splits.append(member.path)
+            self.walk(sub, depth + 1)
+        finally:
+            sub.closer()
+
+    def _gzip(self, member: Member, depth: int) -> None:
+        inner = gunzip(read_all(member, self.budget), member.path, self.budget)
+        if signatures.is_tar(inner):
+            self._tar(inner, member.path, depth)
+            return
+        name = member.name[:-3] if member.name.lower().endswith(".gz") else member.name + "~"
+        pseudo = Member(path=member.path + "!/" + name.rsplit("/", 1)[-1], name=name,
+                        size=len(inner), compressed_size=len(inner),
+                        opener=lambda: io.BytesIO(inner))
+        if depth + 1 > self.budget.limits.max_depth:
+            self.unreadable(member, "gzip nested too deep: not opened")
+            return
+        self.visit(pseudo, depth + 1)
+
+    def _tar(self, data: bytes, path: str, depth: int) -> None:
+        if depth + 1 > self.budget.limits.max_depth:
+            raise LimitExceeded(f"{path}: tar archive nested too deep: not opened")
+        for m in tar_members(data, path + "!/", self.budget):
+            self.visit(m, depth + 1)
+
+    # -- after the walk -------------------------------------------------------------------
+
+    def pair_caffe(self) -> None:
+        """Pair definitions with weights by layer names and types, never by file names."""
+        scores = []
+        for pi, (_, _, pnet) in enumerate(self.protos):
+            for mi, (_, _, mnet) in enumerate(self.caffemodels):
+                s = caffe.pair_score(pnet, mnet)
+                if s is not None:
+                    scores.append((s, pi, mi))
+        used_p: set[int] = set()
+        used_m: set[int] = set()
+        pairs: dict[int, int] = {}
+        for s, pi, mi in sorted(scores, key=lambda t: (-t[0], t[1], t[2])):
+            if pi not in used_p and mi not in used_m:
+                pairs[mi] = pi
+                used_p.add(pi)
+                used_m.add(mi)
+        for mi, (member, data, _) in enumerate(self.caffemodels):
+            if mi in pairs:
+                pm, pdata, _ = self.protos[pairs[mi]]
+                info = _caffe_info(pdata, data)
+                sn = Sniffed(ModelFormat.CAFFE, "caffemodel+prototxt",
+                             f"NetParameter weights; definition {pm.path} matched by layer names")
+                self.found(member, data, sn, info, {pm.path: pdata})
+            else:
+                info = _safe_describe(lambda d=data: caffe.describe(d, "caffemodel"))
+                sn = Sniffed(ModelFormat.CAFFE, "caffemodel", "protobuf NetParameter with layers")
+                self.found(member, data, sn, info, reason="no matching prototxt in the app")
+        for pi, (member, data, _) in enumerate(self.protos):
+            if pi not in used_p:
+                info = _safe_describe(lambda d=data: caffe.describe(d, "prototxt"))
+                sn = Sniffed(ModelFormat.CAFFE, "prototxt", "text NetParameter with layer blocks")
+                self.found(member, data, sn, info, reason="definition only: no matching weights")
+
+    def pair_ncnn(self) -> None:
+        """Attach each param file's weight blob: exact expected size first, then name."""
+        taken: set[int] = set()
+        for member, data, sniffed in self.params:
+            info: ModelInfo | None
+            try:
+                info = ncnn.describe(data, sniffed.subformat)
+            except ExtractError as e:
+                self.unreadable(member, str(e), sniffed.format, sniffed.subformat, sniffed.evidence)
+                continue
+            expected = None
+            if sniffed.subformat == "param":
+                try:
+                    expected = ncnn.expected_weight_bytes(ncnn.parse_param(data.decode("utf-8")))
+                except (ExtractError, UnicodeDecodeError):
+                    expected = None
+            stem = member.path.rsplit(".param", 1)[0]
+            pick, how = None, ""
+            for i, u in enumerate(self.unknowns):
+                if i not in taken and expected and u.member.size == expected:
+                    pick, how = i, f"size {expected} bytes equals what the param loads"
+                    break
+            if pick is None:
+                for i, u in enumerate(self.unknowns):
+                    if (i not in taken and u.member.path.rsplit(".", 1)[0] == stem
+                            and ncnn.weights_plausible(u.head)):
+                        pick, how = i, "same name and a weight storage tag"
+                        break
+            companions: dict[str, bytes] = {}
+            reason = ""
+            if pick is not None:
+                taken.add(pick)
+                w = self.unknowns[pick].member
+                try:
+                    companions[w.path] = read_all(w, self.budget)
+                    sniffed = replace(sniffed, evidence=f"{sniffed.evidence}; weights {w.path}: {how}")
+                except ExtractError as e:
+                    reason = f"weights {w.path} unreadable: {e}"
+            else:
+                reason = "no weight blob found for this param"
+            self.found(member, data, sniffed, info, companions, reason)
+        self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
+
+    def flag_suspects(self) -> None:
+        """High-entropy blobs with no signature, where models live: suspected encrypted."""
+        for u in self.unknowns:
+            if u.member.size < 1024 or not model_like(u.member.path):
+                continue
+            try:
+                head = u.head if len(u.head) >= min(u.member.size, HEAD_BYTES) else \
+                    read_head(u.member, HEAD_BYTES, self.budget)
+            except ExtractError:
+                continue
+            ent = signatures.entropy(head)
+            if ent < ENTROPY_THRESHOLD:
+                continue
+            try:
+                data = read_all(u.member, self.budget)
+            except ExtractError as e:
+                self.unreadable(u.member, str(e))
+                continue
+            self.rows.append(ModelEntry(
+                entry=u.member.path, format=ModelFormat.UNKNOWN, subformat="",
+                sha256=_sha(data), size=len(data), status=Status.SUSPECTED_ENCRYPTED,
+                reason="no known model signature, high entropy",
+                evidence=f"entropy {ent:.2f} bits/byte over the first {len(head)} bytes; "
+                         f"located/named like a model; starts {signatures.hex_edges(head[:16], 8)}"))
+
+
+def _safe_describe(fn: Callable[[], ModelInfo]) -> ModelInfo | None:
+    try:
+        return fn()
+    except ExtractError:
+        return None
+
+
+def _caffe_info(proto: bytes, weights: bytes) -> ModelInfo | None:
+    """The definition's inputs/outputs with the weights' parameter count."""
+    pinfo = _safe_describe(lambda: caffe.describe(proto, "prototxt"))
+    winfo = _safe_describe(lambda: caffe.describe(weights, "caffemodel"))
+    if pinfo is None:
+        return winfo
+    return replace(pinfo, param_count=winfo.param_count if winfo else None,
+                   weight_dtypes=winfo.weight_dtypes if winfo else (), notes=())
+
+
+def _kind(path: str, head: bytes) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    if ext in ARCHIVE_KINDS:
+        return ARCHIVE_KINDS[ext]
+    return "zip" if signatures.is_zip(head) else "file"
+
+
+def extract(path: str, limits: Limits | None = None, sha256: str | None = None) -> Extraction:
+    """Read one input and return its metadata and models; never raises for bad input.
+
+    ``sha256`` may be passed when the caller already hashed the file.
+    """
+    limits = limits or Limits()
+    try:
+        size = os.path.getsize(path)
+        digest = sha256 or sha256_file(path)
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_PREVIEW)
+    except OSError as e:
+        return Extraction(app=AppInfo(path=path, sha256="", size=0),
+                          error=f"{path}: cannot read file ({e.strerror or e})")
+    kind = _kind(path, head)
+    base = AppInfo(path=path, sha256=digest, size=size, kind=kind)
+    walk = _Walk(Budget(limits))
+    if kind != "file":
+        if not signatures.is_zip(head):
+            what = signatures.not_a_model(head) or f"starts with {head[:8].hex() or 'nothing'}"
+            return Extraction(app=base, error=f"{path}: not a zip archive ({what}); "
+                                              f"size {size} bytes")
+        try:
+            archive = open_zip(path, "", walk.budget)
+        except ExtractError as e:
+            return Extraction(app=base, error=f"{path}: {e}")
+        try:
+            walk.walk(archive, 0)
+        finally:
+            archive.closer()
+        if kind == "zip" and any(p == "" for p, _ in walk.manifests):
+            kind = "apk"
+    else:
+        member = Member(path=os.path.basename(path), name=os.path.basename(path), size=size,
+                        compressed_size=size, opener=lambda: open(path, "rb"))
+        walk.visit(member, 0)
+    walk.pair_caffe()
+    walk.pair_ncnn()
+    walk.flag_suspects()
+    return Extraction(
+        app=_app_info(replace(base, kind=kind), walk),
+        models=tuple(sorted(walk.models, key=lambda m: m.entry.entry)),
+        others=tuple(sorted(walk.rows, key=lambda r: r.entry)),
+    )
+
+
+def _app_info(base: AppInfo, walk: _Walk) -> AppInfo:
+    problems = list(walk.problems)
+    manifest = next((m for p, m in walk.manifests if p == ""), None)
+    if manifest is None:
+        bases = [m for _, m in walk.manifests if not m.split]
+        manifest = bases[0] if bases else (walk.manifests[0][1] if walk.manifests else None)
+    if manifest is None and walk.xapk is not None:
+        manifest = walk.xapk
+    elif manifest is not None and walk.xapk is not None:
+        manifest = Manifest(
+            package=manifest.package or walk.xapk.package,
+            version_name=manifest.version_name or walk.xapk.version_name,
+            version_code=manifest.version_code or walk.xapk.version_code,
+            label=manifest.label if manifest.label and not manifest.label.startswith("@")
+            else walk.xapk.label or manifest.label,
+            min_sdk=manifest.min_sdk or walk.xapk.min_sdk,
+            target_sdk=manifest.target_sdk or walk.xapk.target_sdk,
+            problems=manifest.problems,
+        )
+    for _, m in walk.manifests:
+        problems.extend(m.problems)
+    if manifest is None and base.kind in ("apk", "xapk", "apks", "apkm"):
+        problems.append("no AndroidManifest.xml: app metadata unknown")
+    if base.kind == "aab":
+        problems.append("app bundle manifest is protobuf XML: metadata not read")
+    runtimes = tuple(sorted(walk.runtimes))
+    evidence = tuple(sorted({e for es in walk.runtimes.values() for e in es}))
+    m = manifest or Manifest()
+    return replace(base, package=m.package, version_name=m.version_name,
+                   version_code=m.version_code, label=m.label, min_sdk=m.min_sdk,
+                   target_sdk=m.target_sdk, runtimes=runtimes, runtime_evidence=evidence,
+                   splits=tuple(walk.splits), problems=tuple(dict.fromkeys(problems)))

@@ -1,0 +1,112 @@
+"""App metadata from AndroidManifest.xml (and resources.arsc for the label), via androguard.
+
+Only the two files involved are parsed, from bytes the archive walker already holds, so
+reading metadata costs a fraction of androguard's full ``APK()`` parse.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+ANDROID_NS = "{http://schemas.android.com/apk/res/android}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the manifest says about the app."""
+
+    package: str = ""
+    version_name: str = ""
+    version_code: str = ""
+    label: str = ""
+    min_sdk: str = ""
+    target_sdk: str = ""
+    split: str = ""
+    """Name of the split for a split APK; empty for a base APK."""
+    problems: tuple[str, ...] = field(default=())
+
+
+@lru_cache(maxsize=1)
+def _quiet_androguard() -> None:
+    # androguard 4 logs DEBUG through loguru to stderr by default: dozens of lines per APK.
+    from androguard.util import set_log
+
+    set_log("ERROR")
+
+
+def parse_manifest(axml: bytes, arsc: Callable[[], bytes | None]) -> Manifest:
+    """Parse a binary AndroidManifest.xml; ``arsc`` supplies resources.arsc on demand."""
+    _quiet_androguard()
+    from androguard.core.axml import AXMLPrinter
+
+    problems: list[str] = []
+    try:
+        printer = AXMLPrinter(axml)
+        root = printer.get_xml_obj()
+    except Exception as e:  # androguard raises many types on broken XML  # noqa: BLE001
+        return Manifest(problems=(f"AndroidManifest.xml unreadable: {type(e).__name__}: {e}",))
+    if root is None or not printer.is_valid():
+        return Manifest(problems=("AndroidManifest.xml is not valid binary XML",))
+
+    def attr(el: object, name: str) -> str:
+        if el is None:
+            return ""
+        value = el.get(ANDROID_NS + name)  # type: ignore[attr-defined]
+        if value is None:
+            value = el.get(name)  # type: ignore[attr-defined]
+        return "" if value is None else str(value)
+
+    sdk = root.find("uses-sdk")
+    app = root.find("application")
+    label = attr(app, "label")
+    if label.startswith("@"):
+        label = _resolve(label, root.get("package", ""), arsc, problems) or label
+    return Manifest(
+        package=root.get("package", "") or "",
+        version_name=attr(root, "versionName"),
+        version_code=attr(root, "versionCode"),
+        label=label,
+        min_sdk=attr(sdk, "minSdkVersion"),
+        target_sdk=attr(sdk, "targetSdkVersion"),
+        split=root.get("split", "") or "",
+        problems=tuple(problems),
+    )
+
+
+def _resolve(ref: str, package: str, arsc: Callable[[], bytes | None], problems: list[str]) -> str:
+    from androguard.core.axml import ARSCParser, ARSCResTableConfig
+
+    data = arsc()
+    if not data:
+        return ""
+    try:
+        parser = ARSCParser(data)
+        res_id, pkg = parser.parse_id(ref)
+        if pkg and pkg not in (package, ""):
+            return ""
+        configs = parser.get_resolved_res_configs(res_id, ARSCResTableConfig.default_config())
+        return str(configs[0][1]) if configs else ""
+    except Exception as e:  # noqa: BLE001 - resource tables in the wild are often odd
+        problems.append(f"app label {ref} not resolved: {type(e).__name__}: {e}")
+        return ""
+
+
+def parse_xapk_manifest(data: bytes) -> Manifest:
+    """The ``manifest.json`` of an XAPK bundle (package, versions, name)."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return Manifest(problems=(f"XAPK manifest.json unreadable: {e}",))
+    if not isinstance(doc, dict):
+        return Manifest(problems=("XAPK manifest.json is not an object",))
+    return Manifest(
+        package=str(doc.get("package_name", "")),
+        version_name=str(doc.get("version_name", "")),
+        version_code=str(doc.get("version_code", "")),
+        label=str(doc.get("name", "")),
+        min_sdk=str(doc.get("min_sdk_version", "")),
+        target_sdk=str(doc.get("target_sdk_version", "")),
+    )

@@ -1,0 +1,20 @@
+"""Report formats: an explicit mapping from format name to writer."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from modelhound.report.csv import CsvFormat
+from modelhound.report.interface import ReportFormat
+from modelhound.report.json import JsonFormat
+from modelhound.report.rows import COLUMNS, cell_text, rows
+from modelhound.report.table import TableFormat, summary
+
+FORMATS: Mapping[str, ReportFormat] = {
+    "table": TableFormat(),
+    "csv": CsvFormat(),
+    "json": JsonFormat(),
+}
+
+__all__ = ["COLUMNS", "FORMATS", "CsvFormat", "JsonFormat", "ReportFormat", "TableFormat",
+           "cell_text", "rows", "summary"]

@@ -1,0 +1,77 @@
+"""The terminal report: a rich table of findings and a one-line summary."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import IO, Any, Sequence
+
+from modelhound.records import AppScan
+from modelhound.report.rows import cell_text
+
+_STATUS_STYLE = {
+    "ok": "green", "suspected-encrypted": "yellow", "unreadable": "red", "no-model": "dim",
+    "error": "bold red", "duplicate": "dim",
+}
+
+
+@dataclass(frozen=True)
+class TableFormat:
+    """Rich table; ``console`` options are set by the caller (width, colour)."""
+
+    name: str = "table"
+    structured: bool = False
+    show_empty: bool = False
+    """Also list apps without models (they are always counted in the summary)."""
+    columns: tuple[tuple[str, str], ...] = field(default=(
+        ("app", "apk"), ("package", "package"), ("entry", "entry"), ("format", "format"),
+        ("size", "size_bytes"), ("inputs", "inputs"), ("status", "status"),
+        ("reason", "reason"),
+    ))
+
+    def write(self, rows: Sequence[dict[str, Any]], scans: Sequence[AppScan], stream: IO[str]) -> None:
+        """Render to ``stream`` through a rich Console."""
+        from rich.console import Console
+
+        console = Console(file=stream, width=160 if not stream.isatty() else None,
+                          color_system=None if not stream.isatty() else "auto")
+        self.render(rows, scans, console)
+
+    def render(self, rows: Sequence[dict[str, Any]], scans: Sequence[AppScan], console: Any) -> None:
+        """Render onto an existing rich Console."""
+        from rich.table import Table
+
+        extra = [(k, k) for r in rows for k in ("runnable", "match", "verdict") if k in r]
+        table = Table(title="modelhound findings", show_lines=False, expand=False)
+        cols = list(self.columns) + list(dict.fromkeys(extra))
+        for title, _ in cols:
+            table.add_column(title, overflow="fold")
+        shown = 0
+        for r in rows:
+            if r["status"] == "no-model" and not self.show_empty:
+                continue
+            cells = []
+            for _, key in cols:
+                text = cell_text(r.get(key))
+                if key == "apk":
+                    text = os.path.basename(text)
+                cells.append(text)
+            table.add_row(*cells, style=_STATUS_STYLE.get(r["status"], ""))
+            shown += 1
+        if shown:
+            console.print(table)
+        console.print(summary(rows, scans))
+
+
+def summary(rows: Sequence[dict[str, Any]], scans: Sequence[AppScan]) -> str:
+    """One line: how many inputs, apps with models, models by status."""
+    apps = Counter(s.status.value for s in scans)
+    models = Counter(r["status"] for r in rows if r.get("entry"))
+    with_models = sum(1 for s in scans if s.models)
+    parts = [f"{len(scans)} inputs", f"{with_models} with models"]
+    for k in ("no-model", "error", "duplicate"):
+        if apps.get(k):
+            parts.append(f"{apps[k]} {k}")
+    found = ", ".join(f"{n} {k}" for k, n in sorted(models.items()))
+    return "; ".join(parts) + (f" | model entries: {found}" if found else " | no model entries")
