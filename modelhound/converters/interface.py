@@ -53,3 +53,8 @@ class Conversion:
     reason: str = ""
     """Why not runnable, or what was repaired / worked around."""
     unsupported_ops: tuple[str, ...] = ()
+    native: bytes | None = field(default=None, repr=False)
+    """The original model for its native runtime (TFLite: LiteRT), when that runtime can
+    run it. ``runtime == "litert"`` means only this form is usable (no faithful ONNX)."""
+    seconds: float | None = None
+    """Wall time of conversion plus fidelity check, in the worker."""
