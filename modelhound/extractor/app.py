@@ -119,6 +119,14 @@ class _Walk:
     xapk: Manifest | None = None
     splits: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    """Archives stay open until pairing is done: weight blobs are read late."""
+
+    def close(self) -> None:
+        """Close every archive opened during the walk."""
+        for close in reversed(self.closers):
+            close()
+        self.closers.clear()
 
     # -- rows -----------------------------------------------------------------------------
 
@@ -263,18 +271,16 @@ class _Walk:
             sub = open_zip(data, member.path + "!/", self.budget)
         except ExtractError as e:
             raise ExtractError(f"{member.path}: {e}") from e
-        try:
-            names = [m.name for m in sub.members]
-            container = formats.sniff_container(names)
-            if container is not None:
-                info = pytorch.describe_container(names) if container.format is ModelFormat.PYTORCH else None
-                self.found(member, data, container, info)
-                return
-            if "AndroidManifest.xml" in names:
-                self.splits.append(member.path)
-            self.walk(sub, depth + 1)
-        finally:
-            sub.closer()
+        self.closers.append(sub.closer)
+        names = [m.name for m in sub.members]
+        container = formats.sniff_container(names)
+        if container is not None:
+            info = pytorch.describe_container(names) if container.format is ModelFormat.PYTORCH else None
+            self.found(member, data, container, info)
+            return
+        if "AndroidManifest.xml" in names:
+            self.splits.append(member.path)
+        self.walk(sub, depth + 1)
 
     def _gzip(self, member: Member, depth: int) -> None:
         inner = gunzip(read_all(member, self.budget), member.path, self.budget)
@@ -450,19 +456,21 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
             archive = open_zip(path, "", walk.budget)
         except ExtractError as e:
             return Extraction(app=base, error=f"{path}: {e}")
-        try:
+        walk.closers.append(archive.closer)
+    try:
+        if kind != "file":
             walk.walk(archive, 0)
-        finally:
-            archive.closer()
-        if kind == "zip" and any(p == "" for p, _ in walk.manifests):
-            kind = "apk"
-    else:
-        member = Member(path=os.path.basename(path), name=os.path.basename(path), size=size,
-                        compressed_size=size, opener=lambda: open(path, "rb"))
-        walk.visit(member, 0)
-    walk.pair_caffe()
-    walk.pair_ncnn()
-    walk.flag_suspects()
+            if kind == "zip" and any(p == "" for p, _ in walk.manifests):
+                kind = "apk"
+        else:
+            member = Member(path=os.path.basename(path), name=os.path.basename(path), size=size,
+                            compressed_size=size, opener=lambda: open(path, "rb"))
+            walk.visit(member, 0)
+        walk.pair_caffe()
+        walk.pair_ncnn()
+        walk.flag_suspects()
+    finally:
+        walk.close()
     return Extraction(
         app=_app_info(replace(base, kind=kind), walk),
         models=tuple(sorted(walk.models, key=lambda m: m.entry.entry)),

@@ -230,6 +230,8 @@ def open_zip(source: str | bytes, prefix: str, budget: Budget) -> Archive:
             # Android ignores the encryption flag; so do we, and report what we find.
             opener = _raw_opener(fp, info, total)
             note = "entry flagged encrypted"
+        if seen[info.filename] > 1:
+            note = f"duplicate entry name (#{seen[info.filename]})"
         members.append(
             Member(
                 path=f"{prefix}{info.filename}",

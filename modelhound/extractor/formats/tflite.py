@@ -46,6 +46,23 @@ def _check_len(n: int, elem: int, total: int, what: str) -> int:
     return n
 
 
+def _check_buffer(buf: Any, index: int, total: int) -> None:
+    """A buffer's bytes must lie inside the file (a cut-off model fails here)."""
+    o = buf._tab.Offset(4)  # field 0: data
+    if o:
+        start = buf._tab.Vector(o)
+        if start + buf._tab.VectorLen(o) > total:
+            raise ExtractError(
+                f"truncated TFLite model: buffer {index} ends at byte "
+                f"{start + buf._tab.VectorLen(o)} but the file has {total} bytes"
+            )
+    elif buf.Offset() > 1 and buf.Offset() + buf.Size() > total:
+        raise ExtractError(
+            f"truncated TFLite model: buffer {index} ends at byte {buf.Offset() + buf.Size()} "
+            f"but the file has {total} bytes"
+        )
+
+
 def _spec(tensor: Any) -> TensorSpec:
     shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
     if tensor.ShapeSignatureLength():
@@ -74,7 +91,12 @@ def describe(data: bytes) -> ModelInfo:
         return _describe(data)
     except ExtractError:
         raise
-    except (struct.error, IndexError, ValueError, TypeError, AttributeError, OverflowError) as e:
+    except struct.error as e:
+        raise ExtractError(
+            f"truncated or malformed TFLite flatbuffer: it refers to data beyond the end of "
+            f"the {len(data)}-byte file ({e})"
+        ) from e
+    except (IndexError, ValueError, TypeError, AttributeError, OverflowError) as e:
         raise ExtractError(f"malformed TFLite flatbuffer ({type(e).__name__}: {e})") from e
 
 
@@ -118,6 +140,7 @@ def _describe(data: bytes) -> ModelInfo:
             if 0 < b < n_buf:
                 buf = model.Buffers(b)
                 nbytes = buf.DataLength() or int(buf.Size())
+                _check_buffer(buf, b, total)
                 if nbytes > 0:
                     dt = _DTYPES.get(tensor.Type(), "other")
                     shape = tensor.ShapeAsNumpy() if tensor.ShapeLength() else []

@@ -1,0 +1,71 @@
+"""The command line end to end: real APKs in, table, CSV and JSON out."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from modelhound.cli import main
+from modelhound.report import COLUMNS
+from tests import builders
+from tests.conftest import fixture_path
+
+
+def test_scan_of_the_fixture_apks_writes_every_input_to_csv_and_json(tmp_path, capsys):
+    apks = fixture_path("apks")
+    out_csv, out_json = tmp_path / "f.csv", tmp_path / "f.json"
+    assert main(["scan", str(apks), "--csv", str(out_csv), "--json", str(out_json)]) == 0
+    with out_csv.open() as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == COLUMNS
+        rows = list(reader)
+    n_inputs = len(list(apks.rglob("*.apk")))
+    assert len({r["apk"] for r in rows}) == n_inputs
+    models = [r for r in rows if r["status"] == "ok"]
+    assert sorted((r["package"], r["entry"], r["format"]) for r in models) == sorted([
+        ("org.tensorflow.lite.codelabs.digitclassifier", "assets/mnist.tflite", "tflite"),
+        ("org.tensorflow.lite.codelabs.digitclassifier", "assets/mnist.tflite", "tflite"),
+        ("polar.com.androidblesdk", "assets/model.tflite", "tflite"),
+        ("com.nex3z.tflitemnist", "assets/mnist.tflite", "tflite"),
+    ])
+    assert {r["status"] for r in rows} == {"ok", "no-model"}
+    doc = json.loads(out_json.read_text())
+    assert doc["schema_version"] == 1 and len(doc["apps"]) == n_inputs
+    assert [r["entry"] for r in doc["rows"]] == [r["entry"] for r in rows]
+    nex3z = next(r for r in doc["rows"] if r["package"] == "com.nex3z.tflitemnist")
+    assert nex3z["inputs"] == ["x:1x28x28x1:float32"] and nex3z["size_bytes"] == 978368
+    out = capsys.readouterr().out
+    assert "assets/mnist.tflite" in out.replace("\n", "") or "mnist" in out
+    assert f"{n_inputs} inputs; 4 with models" in out
+
+
+def test_scan_reports_errors_and_continues(tmp_path, capsys):
+    bad = tmp_path / "broken.apk"
+    bad.write_bytes(b"not a zip at all")
+    good = tmp_path / "good.apk"
+    good.write_bytes(builders.apk([("assets/m.tflite", builders.tflite_model())]))
+    out_csv = tmp_path / "f.csv"
+    assert main(["scan", str(tmp_path), "--csv", str(out_csv), "--no-table"]) == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [(r["apk"].rsplit("/", 1)[-1], r["status"]) for r in rows] == [
+        ("broken.apk", "error"), ("good.apk", "ok")]
+    assert "not a zip archive" in rows[0]["reason"]
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["scan"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["scan", "x.apk", "--max-depth", "-1"])
+    assert e.value.code == 2
+
+
+def test_unwritable_report_is_a_clear_failure(tmp_path, capsys):
+    good = tmp_path / "good.apk"
+    good.write_bytes(builders.apk([("assets/m.tflite", builders.tflite_model())]))
+    target = tmp_path / "no" / "such" / "dir" / "f.csv"
+    assert main(["scan", str(good), "--csv", str(target)]) == 1
+    assert "cannot write report" in capsys.readouterr().err
