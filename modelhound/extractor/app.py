@@ -51,7 +51,8 @@ MODEL_NAME_HINTS = (
 MODEL_NAME_WORDS = ("model", "detect", "recogn", "track", "classif", "segment", "landmark",
                     "face", "pose", "ocr", "mnist", "net", "weights")
 ENTROPY_THRESHOLD = 7.5
-SNIFF_PREVIEW = 4096
+SNIFF_PREVIEW = 512
+"""First look at every entry: enough for every junk, archive and magic-number check."""
 
 HEAD_BYTES = formats.HEAD_BYTES
 

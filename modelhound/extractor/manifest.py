@@ -32,9 +32,11 @@ class Manifest:
 @lru_cache(maxsize=1)
 def _quiet_androguard() -> None:
     # androguard 4 logs DEBUG through loguru to stderr by default: dozens of lines per APK.
-    from androguard.util import set_log
+    # Disabling its loggers (rather than androguard.util.set_log, which removes loguru's
+    # handler 0 and fails when called twice) leaves other loguru users alone.
+    from loguru import logger
 
-    set_log("ERROR")
+    logger.disable("androguard")
 
 
 def parse_manifest(axml: bytes, arsc: Callable[[], bytes | None]) -> Manifest:
@@ -79,9 +81,17 @@ def parse_manifest(axml: bytes, arsc: Callable[[], bytes | None]) -> Manifest:
 def _resolve(ref: str, package: str, arsc: Callable[[], bytes | None], problems: list[str]) -> str:
     from androguard.core.axml import ARSCParser, ARSCResTableConfig
 
+    from modelhound.extractor.arsc import resolve_string
+
     data = arsc()
     if not data:
         return ""
+    try:
+        fast = resolve_string(data, int(ref[1:], 16))
+    except ValueError:
+        fast = None
+    if fast is not None:
+        return fast
     try:
         parser = ARSCParser(data)
         res_id, pkg = parser.parse_id(ref)
