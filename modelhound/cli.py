@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--all", action="store_true", help="list apps without models in the table")
     limits_args(scan)
 
+    demo = sub.add_parser("demo", help="build a demo set of apps, scan it and show the report")
+    demo.add_argument("--out", default="modelhound-demo", metavar="DIR",
+                      help="folder for the demo apps and reports (default %(default)s)")
+    limits_args(demo)
+
     ext = sub.add_parser("extract", help="write every model found to a folder, with a manifest")
     ext.add_argument("paths", nargs="+", metavar="PATH")
     ext.add_argument("--out", required=True, metavar="DIR", help="folder to write models into")
@@ -95,6 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     err = Console(stderr=True)
     limits = _limits(args, parser)
+    if args.command == "demo":
+        from modelhound.demo import build_demo
+
+        apps_dir = os.path.join(args.out, "apps")
+        args.paths = build_demo(apps_dir)
+        args.csv = os.path.join(args.out, "findings.csv")
+        args.json = os.path.join(args.out, "findings.json")
+        args.no_table, args.all = False, True
+        args.command = "scan"
+        err.print(f"built {len(args.paths)} demo apps in {apps_dir}")
     inputs = discover(args.paths)
     if not inputs:
         err.print(f"modelhound: nothing to scan in {', '.join(args.paths)}")
@@ -110,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except KeyboardInterrupt:
                     interrupted = True
             _write_reports(args, scans, console)
+            for name in ("csv", "json"):
+                if getattr(args, name):
+                    err.print(f"wrote {getattr(args, name)}")
         elif args.command == "extract":
             from modelhound.extractor.dump import ModelDumper
 

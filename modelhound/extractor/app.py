@@ -450,7 +450,9 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
     walk = _Walk(Budget(limits))
     if kind != "file":
         if not signatures.is_zip(head):
-            what = signatures.not_a_model(head) or f"starts with {head[:8].hex() or 'nothing'}"
+            what = signatures.not_a_model(head) or (
+                "text" if signatures.looks_like_text(head) else
+                f"starts with {head[:8].hex()}" if head else "empty file")
             return Extraction(app=base, error=f"{path}: not a zip archive ({what}); "
                                               f"size {size} bytes")
         try:

@@ -182,6 +182,26 @@ def _zip_opener(zf: zipfile.ZipFile, fp: IO[bytes], info: zipfile.ZipInfo,
     return opener
 
 
+def _eocd_at_end(fp: IO[bytes], total: int) -> bool:
+    """Whether the end-of-central-directory record closes the file, as Android requires.
+
+    Python's zipfile takes the last EOCD it finds anywhere in the final 64 KiB, so a
+    truncated APK whose tail holds a stored inner zip would be read as that inner zip.
+    """
+    n = min(total, 65535 + 22)
+    fp.seek(total - n)
+    tail = fp.read(n)
+    fp.seek(0)
+    idx = tail.rfind(b"PK\x05\x06")
+    while idx >= 0:
+        if idx + 22 <= len(tail):
+            comment = struct.unpack_from("<H", tail, idx + 20)[0]
+            if idx + 22 + comment == len(tail):
+                return True
+        idx = tail.rfind(b"PK\x05\x06", 0, idx)
+    return False
+
+
 def open_zip(source: str | bytes, prefix: str, budget: Budget) -> Archive:
     """List a zip's members; recover from local headers if the directory is broken."""
     problems: list[str] = []
@@ -195,6 +215,8 @@ def open_zip(source: str | bytes, prefix: str, budget: Budget) -> Archive:
         total = fp.tell()
         fp.seek(0)
     try:
+        if not _eocd_at_end(fp, total):
+            raise zipfile.BadZipFile("no end-of-central-directory record at the end of the file")
         zf = zipfile.ZipFile(fp)
     except (zipfile.BadZipFile, OSError, ValueError, struct.error, EOFError) as e:
         members = recover_local_entries(fp, total, prefix, budget)

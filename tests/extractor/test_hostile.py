@@ -29,6 +29,8 @@ def test_non_zip_named_apk_is_an_error_row_naming_the_input(tmp_path):
     path = _write(tmp_path, "fake.apk", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
     x = extract(path)
     assert x.error.startswith(path) and "not a zip archive (png image)" in x.error
+    text = extract(_write(tmp_path, "text.apk", b"hello, I am not an app\n"))
+    assert "not a zip archive (text)" in text.error
     assert x.to_scan().status is Status.ERROR
 
 
@@ -56,6 +58,17 @@ def test_truncated_apk_is_recovered_from_local_headers(tmp_path):
     assert any("recovered from local headers" in p for p in x.app.problems)
     truth = fixture_path("models", "tflite", "nex3z-tflite-mnist-from-apk.tflite").read_bytes()
     assert [m.data == truth for m in x.models if m.entry.entry == "assets/mnist.tflite"] == [True]
+
+
+def test_truncated_apk_ending_in_a_stored_zip_is_not_read_as_that_zip(tmp_path):
+    # Python's zipfile takes the inner zip's end record for the whole file's
+    inner = builders.zip_bytes([("ai/opponent.tflite", builders.tflite_model(seed=4))])
+    full = builders.apk([("assets/main.obb", inner), ("assets/tail.bin", os.urandom(3000))])
+    cut = full.index(inner) + len(inner) + 100
+    x = extract(_write(tmp_path, "cut.apk", full[:cut]))
+    assert x.app.package == "com.example.app"
+    assert [m.entry.entry for m in x.models] == ["assets/main.obb!/ai/opponent.tflite"]
+    assert any("end-of-central-directory" in p for p in x.app.problems)
 
 
 def test_archive_cut_inside_a_model_reports_it_unreadable(tmp_path):

@@ -1,0 +1,15 @@
+# Two commands for a fresh machine: `make demo` (the main job on the embedded demo set)
+# and `make test` (the test suite, as CI runs it).
+
+.PHONY: demo test bench-extract
+
+demo:
+	scripts/setup.sh test
+	.venv/bin/modelhound demo --out modelhound-demo
+
+test:
+	scripts/setup.sh test
+	.venv/bin/python -m pytest -q
+
+bench-extract:
+	.venv/bin/python bench/extract/run.py

@@ -1,0 +1,63 @@
+"""The demo set: a folder of apps made by modelhound that show what a scan finds and why.
+
+Every app is a real zip with a real binary manifest; every model is a valid file of its
+format. They show models placed as is, renamed, hidden in native-library paths, nested in
+archives, split across a bundle, paired by content (Caffe, ncnn), scrambled, and apps
+with no model or no readable archive at all.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+from modelhound import samples
+
+
+def build_demo(out_dir: str) -> list[str]:
+    """Write the demo apps into ``out_dir`` (created if needed); return their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    tfl = samples.tflite_model(n_in=16, n_out=4, seed=1, description="camera filter")
+    onnx = samples.onnx_model(n_in=8, n_out=2, seed=2)
+    so = samples.ELF_STUB
+    apps: dict[str, bytes] = {
+        "camera-filters.apk": samples.apk(
+            [("assets/filter.tflite", tfl), ("lib/arm64-v8a/libtensorflowlite_jni.so", so)],
+            package="com.demo.camera", label="Camera Filters"),
+        "notes-ocr.apk": samples.apk(
+            [("res/raw/data.bin", onnx), ("lib/arm64-v8a/libonnxruntime.so", so)],
+            package="com.demo.notes", label="Notes OCR"),
+        "face-unlock.xapk": samples.zip_bytes([
+            ("manifest.json", b'{"package_name": "com.demo.face", "version_code": "3",'
+                              b' "name": "Face Unlock"}'),
+            ("com.demo.face.apk", samples.apk(
+                [("assets/det_a.prototxt", samples.CAFFE_PROTOTXT.encode()),
+                 ("assets/det_b.weights", samples.caffe_model(seed=3))],
+                package="com.demo.face", label="Face Unlock")),
+            ("config.arm64_v8a.apk", samples.apk(
+                [("lib/arm64-v8a/libcaffe.so", so), ("lib/arm64-v8a/libncnn.so", so)],
+                package="com.demo.face", split="config.arm64_v8a")),
+        ]),
+        "game-assets.apk": samples.apk(
+            [("assets/main.obb", samples.zip_bytes([("levels/ai/opponent.tflite",
+                                                     samples.tflite_model(seed=4))])),
+             ("assets/graph.pb.gz", gzip.compress(samples.tf_graphdef(), mtime=0)),
+             ("assets/net.param", samples.NCNN_PARAM.encode()),
+             ("assets/blob.dat", samples.ncnn_weights(seed=5))],
+            package="com.demo.game", label="Game"),
+        "secure-id.apk": samples.apk(
+            [("assets/liveness.model", samples.scrambled(samples.tflite_model(64, 64, seed=6)))],
+            package="com.demo.secure", label="Secure ID"),
+        "calculator.apk": samples.apk([("assets/help.html", b"<html>help</html>")],
+                                      package="com.demo.calc", label="Calculator"),
+        "not-an-apk.apk": b"this file only has an .apk name\n",
+    }
+    apps["photo-editor.apk"] = apps["camera-filters.apk"]  # same bytes: a white-label clone
+    apps["truncated.apk"] = apps["game-assets.apk"][: len(apps["game-assets.apk"]) * 2 // 3]
+    paths = []
+    for name, data in sorted(apps.items()):
+        path = os.path.join(out_dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        paths.append(path)
+    return paths
