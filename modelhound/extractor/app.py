@@ -23,7 +23,12 @@ from modelhound.extractor.archive import (
     tar_members,
 )
 from modelhound.extractor.formats import caffe, ncnn, pytorch
-from modelhound.extractor.manifest import Manifest, parse_manifest, parse_xapk_manifest
+from modelhound.extractor.manifest import (
+    Manifest,
+    parse_manifest,
+    parse_proto_manifest,
+    parse_xapk_manifest,
+)
 from modelhound.extractor.runtimes import runtime_of
 from modelhound.records import (
     AppInfo,
@@ -95,7 +100,8 @@ def model_like(path: str) -> bool:
     base = inner.rsplit("/", 1)[-1]
     if base.endswith(MODEL_NAME_HINTS) or any(w in base for w in MODEL_NAME_WORDS):
         return True
-    return inner.startswith(("assets/", "res/raw/")) or "/" not in inner
+    return (inner.startswith(("assets/", "res/raw/")) or "/assets/" in inner
+            or "/res/raw/" in inner or "/" not in inner)
 
 
 @dataclass
@@ -159,6 +165,9 @@ class _Walk:
             if member.name == "AndroidManifest.xml":
                 self._manifest(member, arsc)
                 continue
+            if member.name.endswith("manifest/AndroidManifest.xml") and depth == 0:
+                self._bundle_manifest(member)
+                continue
             if member.name == "manifest.json" and depth == 0:
                 try:
                     self.xapk = parse_xapk_manifest(read_all(member, self.budget))
@@ -184,6 +193,19 @@ class _Walk:
 
         prefix = member.path[: -len("AndroidManifest.xml")]
         self.manifests.append((prefix, parse_manifest(axml, arsc_bytes)))
+
+    def _bundle_manifest(self, member: Member) -> None:
+        """``base/manifest/AndroidManifest.xml`` of an app bundle (protobuf XML)."""
+        try:
+            data = read_all(member, self.budget)
+        except ExtractError as e:
+            self.problems.append(str(e))
+            return
+        prefix = member.path[: -len("manifest/AndroidManifest.xml")]
+        if data[:4] == b"\x03\x00\x08\x00":
+            self.manifests.append((prefix, parse_manifest(data, lambda: None)))
+        else:
+            self.manifests.append((prefix, parse_proto_manifest(data)))
 
     def visit(self, member: Member, depth: int) -> None:
         """Classify one member; never raises for a problem with the member itself."""
@@ -504,8 +526,6 @@ def _app_info(base: AppInfo, walk: _Walk) -> AppInfo:
         problems.extend(m.problems)
     if manifest is None and base.kind in ("apk", "xapk", "apks", "apkm"):
         problems.append("no AndroidManifest.xml: app metadata unknown")
-    if base.kind == "aab":
-        problems.append("app bundle manifest is protobuf XML: metadata not read")
     runtimes = tuple(sorted(walk.runtimes))
     evidence = tuple(sorted({e for es in walk.runtimes.values() for e in es}))
     m = manifest or Manifest()

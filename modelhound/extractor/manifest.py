@@ -120,3 +120,55 @@ def parse_xapk_manifest(data: bytes) -> Manifest:
         min_sdk=str(doc.get("min_sdk_version", "")),
         target_sdk=str(doc.get("target_sdk_version", "")),
     )
+
+
+_AAPT_MESSAGES: dict[str, list[tuple[str, str, str, int]]] = {
+    "XmlAttribute": [("optional", "string", "namespace_uri", 1), ("optional", "string", "name", 2),
+                     ("optional", "string", "value", 3)],
+    "XmlElement": [("optional", "string", "namespace_uri", 2), ("optional", "string", "name", 3),
+                   ("repeated", "XmlAttribute", "attribute", 4), ("repeated", "XmlNode", "child", 5)],
+    "XmlNode": [("optional", "XmlElement", "element", 1), ("optional", "string", "text", 2)],
+}
+
+
+@lru_cache(maxsize=1)
+def _aapt_node() -> type:
+    from modelhound.protos.builder import build
+
+    return build("aapt.pb", _AAPT_MESSAGES, syntax="proto3")["XmlNode"]
+
+
+def parse_proto_manifest(data: bytes) -> Manifest:
+    """An app bundle's manifest: aapt2's protobuf XmlNode (field numbers of Resources.proto)."""
+    from google.protobuf.message import DecodeError
+
+    node = _aapt_node()()
+    try:
+        node.ParseFromString(data)
+    except DecodeError as e:
+        return Manifest(problems=(f"bundle AndroidManifest.xml unreadable: {e}",))
+    root = node.element
+    if root.name != "manifest":
+        return Manifest(problems=("bundle AndroidManifest.xml has no <manifest> root",))
+
+    def attrs(el: object) -> dict[str, str]:
+        return {a.name: a.value for a in el.attribute}  # type: ignore[attr-defined]
+
+    top = attrs(root)
+    sdk: dict[str, str] = {}
+    app: dict[str, str] = {}
+    for child in root.child:
+        if child.element.name == "uses-sdk":
+            sdk = attrs(child.element)
+        elif child.element.name == "application":
+            app = attrs(child.element)
+    label = app.get("label", "")
+    return Manifest(
+        package=top.get("package", ""),
+        version_name=top.get("versionName", ""),
+        version_code=top.get("versionCode", ""),
+        label="" if label.startswith("@") else label,
+        min_sdk=sdk.get("minSdkVersion", ""),
+        target_sdk=sdk.get("targetSdkVersion", ""),
+        split=top.get("split", ""),
+    )

@@ -170,3 +170,65 @@ def test_bare_model_file_is_scanned_as_an_input(tmp_path):
     assert x.app.kind == "file"
     [m] = x.models
     assert (m.entry.entry, m.entry.format) == ("mnist-8.onnx", ModelFormat.ONNX)
+
+
+REAL_PLACED = [
+    # (fixture under models/, where the test hides it, expected format)
+    ("tflite/mediapipe-0.10.14/palm_detection_lite.tflite", "assets/a.bin", ModelFormat.TFLITE),
+    ("onnx/rapidocr-ch_ppocr_mobile_v2.0_cls_mobile.onnx", "res/raw/cls", ModelFormat.ONNX),
+    ("tf-pb/PanJinquan-mnist.pb", "assets/deep/x/graph.dat", ModelFormat.TF_GRAPHDEF),
+    ("mnn/mobilenetV3.mnn", "assets/m.bin", ModelFormat.MNN),
+    ("pytorch/facenet-pytorch-mtcnn-rnet.pt", "assets/r.dat", ModelFormat.PYTORCH),
+    ("pytorch/silero_vad.jit", "assets/vad.bin", ModelFormat.PYTORCH),
+    ("keras-h5/Tracer1337-mnist_model.h5", "assets/k", ModelFormat.KERAS_H5),
+    ("ncnn/squeezenet_v1.1.param.bin", "assets/sq.p", ModelFormat.NCNN),
+]
+
+
+def test_real_models_renamed_and_nested_inside_a_built_bundle(tmp_path):
+    entries = [(where, fixture_path("models", path).read_bytes()) for path, where, _ in REAL_PLACED]
+    inner_apk = builders.apk(entries[:4], package="com.example.real")
+    obb = builders.zip_bytes(entries[4:])
+    bundle = builders.zip_bytes([("base.apk", inner_apk), ("main.obb", obb)])
+    x = extract(_write(tmp_path, "real.apks", bundle))
+    got = {m.entry.entry: m.entry.format for m in x.models}
+    expected = {("base.apk!/" if i < 4 else "main.obb!/") + where: fmt
+                for i, (_, where, fmt) in enumerate(REAL_PLACED)}
+    assert got == expected
+    assert x.app.package == "com.example.real" and x.app.kind == "apks"
+    torchscript = next(m for m in x.models if m.entry.entry.endswith("vad.bin"))
+    assert torchscript.entry.subformat == "torchscript"
+    assert torchscript.data == fixture_path("models", "pytorch/silero_vad.jit").read_bytes()
+
+
+def _proto_manifest(package: str, version_code: str, label: str) -> bytes:
+    from modelhound.extractor.manifest import _aapt_node
+
+    node = _aapt_node()()
+    root = node.element
+    root.name = "manifest"
+    root.attribute.add(name="package", value=package)
+    root.attribute.add(name="versionCode", value=version_code)
+    sdk = root.child.add().element
+    sdk.name = "uses-sdk"
+    sdk.attribute.add(name="minSdkVersion", value="24")
+    app = root.child.add().element
+    app.name = "application"
+    app.attribute.add(name="label", value=label)
+    return bytes(node.SerializeToString())
+
+
+def test_app_bundle_manifest_in_protobuf_xml_is_read(tmp_path):
+    aab = builders.zip_bytes([
+        ("BundleConfig.pb", b"\x0a\x04\x0a\x02\x31\x30"),
+        ("base/manifest/AndroidManifest.xml", _proto_manifest("com.example.aab", "12", "Bundle")),
+        ("base/assets/model.tflite", builders.tflite_model()),
+        ("base/lib/arm64-v8a/libtensorflowlite_jni.so", builders.ELF_STUB),
+        ("base/dex/classes.dex", b"dex\n035\x00" + b"\x00" * 104),
+    ])
+    x = extract(_write(tmp_path, "app.aab", aab))
+    a = x.app
+    assert (a.kind, a.package, a.version_code, a.label, a.min_sdk) == (
+        "aab", "com.example.aab", "12", "Bundle", "24")
+    assert a.runtimes == ("tflite",) and not a.problems
+    assert [m.entry.entry for m in x.models] == ["base/assets/model.tflite"]
