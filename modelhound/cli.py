@@ -1,6 +1,6 @@
 """The ``modelhound`` command: parse arguments, run the pipeline, write reports.
 
-No logic lives here: the pipeline scans, the report package formats.
+No logic lives here: the pipeline scans, the store keeps results, the report package formats.
 """
 
 from __future__ import annotations
@@ -9,13 +9,12 @@ import argparse
 import os
 import sys
 from contextlib import contextmanager
-from typing import IO, Iterator, Sequence
+from typing import IO, Any, Iterator, Sequence
 
 from modelhound import __version__
 from modelhound.errors import ModelhoundError, ReportError
 from modelhound.extractor import Limits
 from modelhound.extractor.archive import MiB
-from modelhound.records import AppScan
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,12 +33,20 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-input-mb", type=int, default=Limits.max_input_bytes // MiB,
                         help="bytes read per input, MiB (default %(default)s)")
 
+    def report_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--csv", metavar="FILE", help="write findings as CSV")
+        sp.add_argument("--json", metavar="FILE", help="write findings as JSON")
+        sp.add_argument("--no-table", action="store_true", help="no terminal table, summary only")
+        sp.add_argument("--all", action="store_true", help="list apps without models in the table")
+
     scan = sub.add_parser("scan", help="scan APKs, bundles, zips or folders of them")
     scan.add_argument("paths", nargs="+", metavar="PATH")
-    scan.add_argument("--csv", metavar="FILE", help="write findings as CSV")
-    scan.add_argument("--json", metavar="FILE", help="write findings as JSON")
-    scan.add_argument("--no-table", action="store_true", help="no terminal table, summary only")
-    scan.add_argument("--all", action="store_true", help="list apps without models in the table")
+    report_args(scan)
+    scan.add_argument("--db", metavar="FILE",
+                      help="results database (default: modelhound.db beside the CSV/JSON "
+                           "report, else in the current folder)")
+    scan.add_argument("--resume", action="store_true",
+                      help="continue the scan in --db, skipping inputs already finished")
     limits_args(scan)
 
     demo = sub.add_parser("demo", help="build a demo set of apps, scan it and show the report")
@@ -51,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     ext.add_argument("paths", nargs="+", metavar="PATH")
     ext.add_argument("--out", required=True, metavar="DIR", help="folder to write models into")
     limits_args(ext)
+
+    rep = sub.add_parser("report", help="export the findings kept in a results database")
+    rep.add_argument("--db", required=True, metavar="FILE")
+    report_args(rep)
     return p
 
 
@@ -63,7 +74,7 @@ def _limits(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Limits
 
 @contextmanager
 def _output(path: str) -> Iterator[IO[str]]:
-    """Open a report file only when it is written, so a failed run leaves no empty file."""
+    """Write a report through a temporary file, so a failed run leaves no half file."""
     tmp = f"{path}.partial"
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
@@ -73,81 +84,113 @@ def _output(path: str) -> Iterator[IO[str]]:
         raise ReportError(f"{path}: cannot write report ({e.strerror or e})") from e
 
 
-def _write_reports(args: argparse.Namespace, scans: Sequence[AppScan], console: object) -> None:
-    from modelhound.report import FORMATS, TableFormat, rows, summary
+def _write_reports(args: argparse.Namespace, rows: list[dict[str, Any]],
+                   apps: list[dict[str, Any]], console: Any, err: Any) -> None:
+    from modelhound.report import FORMATS, TableFormat, summary
 
-    all_rows = [r for s in scans for r in rows(s)]
     for name in ("csv", "json"):
         target = getattr(args, name)
         if target:
             with _output(target) as f:
-                FORMATS[name].write(all_rows, scans, f)
+                FORMATS[name].write(rows, apps, f)
     if args.no_table:
-        console.print(summary(all_rows, scans))  # type: ignore[attr-defined]
+        console.print(summary(rows, apps))
     else:
-        TableFormat(show_empty=args.all).render(all_rows, scans, console)
+        TableFormat(show_empty=args.all).render(rows, apps, console)
+    for name in ("csv", "json"):
+        if getattr(args, name):
+            err.print(f"wrote {getattr(args, name)}")
+
+
+def _default_db(args: argparse.Namespace) -> str:
+    for report in (args.csv, args.json):
+        if report:
+            return os.path.join(os.path.dirname(os.path.abspath(report)), "modelhound.db")
+    return "modelhound.db"
+
+
+def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) -> int:
+    from modelhound.pipeline import ScanOptions, discover, scan
+    from modelhound.progress import RichProgress
+    from modelhound.report import app_record, rows
+    from modelhound.store import ResultStore
+
+    inputs = discover(args.paths)
+    store = ResultStore(args.db or _default_db(args), resume=args.resume)
+    done = store.done() if args.resume else {}
+    todo = [p for p in inputs if p not in done]
+    if args.resume:
+        err.print(f"resuming {store.path}: {len(inputs) - len(todo)} inputs already done, "
+                  f"{len(todo)} to scan")
+    interrupted = False
+    try:
+        with RichProgress(err, enabled=err.is_terminal) as progress:
+            for result in scan(todo, ScanOptions(limits), progress, seen=store.first_by_hash()):
+                store.record(app_record(result), rows(result))
+    except KeyboardInterrupt:
+        interrupted = True
+    _write_reports(args, store.rows(), store.apps(), console, err)
+    store.close()
+    if interrupted:
+        err.print(f"modelhound: interrupted; finished inputs are kept in {store.path} "
+                  "(continue with --resume)")
+        return 130
+    return 0
+
+
+def _cmd_extract(args: argparse.Namespace, limits: Limits, console: Any, err: Any) -> int:
+    from modelhound.extractor.dump import ModelDumper
+    from modelhound.pipeline import ScanOptions, discover, scan
+    from modelhound.progress import RichProgress
+
+    dumper = ModelDumper(args.out)
+    count = 0
+    with RichProgress(err, enabled=err.is_terminal) as progress:
+        for _ in scan(discover(args.paths), ScanOptions(limits), progress, dumper.add):
+            count += 1
+    manifest = dumper.write_manifest()
+    console.print(f"wrote {len(dumper.records)} models from {count} inputs; manifest: {manifest}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace, console: Any, err: Any) -> int:
+    from modelhound.store import open_existing
+
+    store = open_existing(args.db)
+    _write_reports(args, store.rows(), store.apps(), console, err)
+    store.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     from rich.console import Console
 
-    from modelhound.pipeline import ScanOptions, discover, scan
-    from modelhound.progress import RichProgress
-
     parser = _parser()
     args = parser.parse_args(argv)
     console = Console()
     err = Console(stderr=True)
-    limits = _limits(args, parser)
-    if args.command == "demo":
-        from modelhound.demo import build_demo
-
-        apps_dir = os.path.join(args.out, "apps")
-        args.paths = build_demo(apps_dir)
-        args.csv = os.path.join(args.out, "findings.csv")
-        args.json = os.path.join(args.out, "findings.json")
-        args.no_table, args.all = False, True
-        args.command = "scan"
-        err.print(f"built {len(args.paths)} demo apps in {apps_dir}")
-    inputs = discover(args.paths)
-    if not inputs:
-        err.print(f"modelhound: nothing to scan in {', '.join(args.paths)}")
-        return 0
-    scans: list[AppScan] = []
-    interrupted = False
     try:
-        if args.command == "scan":
-            with RichProgress(err, enabled=err.is_terminal) as progress:
-                try:
-                    for result in scan(inputs, ScanOptions(limits), progress):
-                        scans.append(result)
-                except KeyboardInterrupt:
-                    interrupted = True
-            _write_reports(args, scans, console)
-            for name in ("csv", "json"):
-                if getattr(args, name):
-                    err.print(f"wrote {getattr(args, name)}")
-        elif args.command == "extract":
-            from modelhound.extractor.dump import ModelDumper
+        if args.command == "report":
+            return _cmd_report(args, console, err)
+        limits = _limits(args, parser)
+        if args.command == "demo":
+            from modelhound.demo import build_demo
 
-            dumper = ModelDumper(args.out)
-            with RichProgress(err, enabled=err.is_terminal) as progress:
-                try:
-                    for result in scan(inputs, ScanOptions(limits), progress, dumper.add):
-                        scans.append(result)
-                except KeyboardInterrupt:
-                    interrupted = True
-            manifest = dumper.write_manifest()
-            console.print(f"wrote {len(dumper.records)} models from {len(scans)} inputs; "
-                          f"manifest: {manifest}")
+            apps_dir = os.path.join(args.out, "apps")
+            args.paths = build_demo(apps_dir)
+            err.print(f"built {len(args.paths)} demo apps in {apps_dir}")
+            args.csv = os.path.join(args.out, "findings.csv")
+            args.json = os.path.join(args.out, "findings.json")
+            args.db = os.path.join(args.out, "modelhound.db")
+            args.no_table, args.all, args.resume = False, True, False
+            return _cmd_scan(args, limits, console, err)
+        if args.command == "scan":
+            return _cmd_scan(args, limits, console, err)
+        return _cmd_extract(args, limits, console, err)
     except ModelhoundError as e:
         err.print(f"modelhound: {e}")
         return 1
-    if interrupted:
-        err.print(f"modelhound: interrupted; reported the {len(scans)} inputs finished")
-        return 130
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,3 +23,7 @@ class CorpusError(ModelhoundError):
 
 class ReportError(ModelhoundError):
     """A report could not be written."""
+
+
+class StoreError(ModelhoundError):
+    """The results database is unreadable or from an incompatible version."""

@@ -77,17 +77,19 @@ def scan(
     options: ScanOptions | None = None,
     observer: ScanObserver | None = None,
     on_extraction: Callable[[Extraction], None] | None = None,
+    seen: dict[str, str] | None = None,
 ) -> Iterator[AppScan]:
     """Extract every input, one at a time; identical inputs (same sha256) are read once.
 
     ``on_extraction`` sees each extraction with the model bytes (to write them out, or
-    to hand them to later stages) before the bytes are dropped.
+    to hand them to later stages) before the bytes are dropped. ``seen`` maps the sha256
+    of inputs scanned earlier (a resumed scan) to their paths.
     """
     options = options or ScanOptions()
     observer = observer or NullObserver()
     paths = list(inputs)
     observer.started(len(paths))
-    seen: dict[str, str] = {}
+    seen = dict(seen or {})
     for path in paths:
         if not os.path.exists(path):
             result = AppScan(app=AppInfo(path=path, sha256="", size=0),

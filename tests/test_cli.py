@@ -67,5 +67,8 @@ def test_unwritable_report_is_a_clear_failure(tmp_path, capsys):
     good = tmp_path / "good.apk"
     good.write_bytes(builders.apk([("assets/m.tflite", builders.tflite_model())]))
     target = tmp_path / "no" / "such" / "dir" / "f.csv"
-    assert main(["scan", str(good), "--csv", str(target)]) == 1
+    assert main(["scan", str(good), "--csv", str(target), "--db", str(tmp_path / "r.db")]) == 1
     assert "cannot write report" in capsys.readouterr().err
+    # the default database goes beside the report: refused before anything is scanned
+    assert main(["scan", str(good), "--csv", str(target)]) == 1
+    assert "cannot open or create the results database" in capsys.readouterr().err

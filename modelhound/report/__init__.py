@@ -6,7 +6,7 @@ from typing import Mapping
 
 from modelhound.report.csv import CsvFormat
 from modelhound.report.interface import ReportFormat
-from modelhound.report.json import JsonFormat
+from modelhound.report.json import JsonFormat, app_record
 from modelhound.report.rows import COLUMNS, cell_text, rows
 from modelhound.report.table import TableFormat, summary
 
@@ -17,4 +17,4 @@ FORMATS: Mapping[str, ReportFormat] = {
 }
 
 __all__ = ["COLUMNS", "FORMATS", "CsvFormat", "JsonFormat", "ReportFormat", "TableFormat",
-           "cell_text", "rows", "summary"]
+           "app_record", "cell_text", "rows", "summary"]

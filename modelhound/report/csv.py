@@ -6,7 +6,6 @@ import csv as _csv
 from dataclasses import dataclass
 from typing import IO, Any, Sequence
 
-from modelhound.records import AppScan
 from modelhound.report.rows import COLUMNS, cell_text
 
 
@@ -18,7 +17,8 @@ class CsvFormat:
     name: str = "csv"
     structured: bool = True
 
-    def write(self, rows: Sequence[dict[str, Any]], scans: Sequence[AppScan], stream: IO[str]) -> None:
+    def write(self, rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]],
+              stream: IO[str]) -> None:
         """Header, then one line per row; unknown extra columns go after the fixed ones."""
         extra = [k for r in rows for k in r if k not in self.columns]
         columns = list(self.columns) + list(dict.fromkeys(extra))

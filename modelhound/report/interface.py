@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import IO, Any, Protocol, Sequence, runtime_checkable
 
-from modelhound.records import AppScan
 
 
 @runtime_checkable
@@ -15,6 +14,7 @@ class ReportFormat(Protocol):
     structured: bool
     """Whether the output is meant for machines (CSV, JSON) rather than people."""
 
-    def write(self, rows: Sequence[dict[str, Any]], scans: Sequence[AppScan], stream: IO[str]) -> None:
-        """Write the report to ``stream``."""
+    def write(self, rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]],
+              stream: IO[str]) -> None:
+        """Write the report to ``stream``; ``apps`` are :func:`app_record` dicts."""
         ...

@@ -30,12 +30,13 @@ class JsonFormat:
     name: str = "json"
     structured: bool = True
 
-    def write(self, rows: Sequence[dict[str, Any]], scans: Sequence[AppScan], stream: IO[str]) -> None:
+    def write(self, rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]],
+              stream: IO[str]) -> None:
         """``{"schema_version", "generator", "apps": [...], "rows": [...]}``."""
         doc = {
             "schema_version": REPORT_SCHEMA_VERSION,
             "generator": f"modelhound {__version__}",
-            "apps": [app_record(s) for s in scans],
+            "apps": list(apps),
             "rows": list(rows),
         }
         _json.dump(doc, stream, indent=2, sort_keys=False, default=str)

@@ -7,7 +7,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Any, Sequence
 
-from modelhound.records import AppScan
 from modelhound.report.rows import cell_text
 
 _STATUS_STYLE = {
@@ -30,15 +29,17 @@ class TableFormat:
         ("reason", "reason"),
     ))
 
-    def write(self, rows: Sequence[dict[str, Any]], scans: Sequence[AppScan], stream: IO[str]) -> None:
+    def write(self, rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]],
+              stream: IO[str]) -> None:
         """Render to ``stream`` through a rich Console."""
         from rich.console import Console
 
         console = Console(file=stream, width=160 if not stream.isatty() else None,
                           color_system=None if not stream.isatty() else "auto")
-        self.render(rows, scans, console)
+        self.render(rows, apps, console)
 
-    def render(self, rows: Sequence[dict[str, Any]], scans: Sequence[AppScan], console: Any) -> None:
+    def render(self, rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]],
+               console: Any) -> None:
         """Render onto an existing rich Console."""
         from rich.table import Table
 
@@ -61,17 +62,17 @@ class TableFormat:
             shown += 1
         if shown:
             console.print(table)
-        console.print(summary(rows, scans))
+        console.print(summary(rows, apps))
 
 
-def summary(rows: Sequence[dict[str, Any]], scans: Sequence[AppScan]) -> str:
+def summary(rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]]) -> str:
     """One line: how many inputs, apps with models, models by status."""
-    apps = Counter(s.status.value for s in scans)
+    statuses = Counter(a["status"] for a in apps)
     models = Counter(r["status"] for r in rows if r.get("entry"))
-    with_models = sum(1 for s in scans if s.models)
-    parts = [f"{len(scans)} inputs", f"{with_models} with models"]
+    with_models = sum(1 for a in apps if a["models"])
+    parts = [f"{len(apps)} inputs", f"{with_models} with models"]
     for k in ("no-model", "error", "duplicate"):
-        if apps.get(k):
-            parts.append(f"{apps[k]} {k}")
+        if statuses.get(k):
+            parts.append(f"{statuses[k]} {k}")
     found = ", ".join(f"{n} {k}" for k, n in sorted(models.items()))
     return "; ".join(parts) + (f" | model entries: {found}" if found else " | no model entries")
