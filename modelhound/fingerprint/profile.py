@@ -1,0 +1,144 @@
+"""Computing, storing and loading ModelDiff profiles and pair sets (numpy only).
+
+A pair set is stored as ``.npz`` (arrays ``x`` and ``x_adv`` plus a JSON ``meta`` string); a
+profile as JSON. Both carry ``schema_version``; loading refuses any other version, and a
+profile is only ever compared on the pair set whose ``pairs_id`` it names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from modelhound.converters.interface import Runnable
+from modelhound.errors import ProfileError
+from modelhound.fingerprint.inputs import InputAdapter, Normalization
+from modelhound.fingerprint.interface import (
+    ALGORITHM,
+    PROFILE_SCHEMA_VERSION,
+    Generator,
+    PairSet,
+    Profile,
+)
+from modelhound.fingerprint.modeldiff import compute_ddv
+
+
+def profile_outputs(
+    runnable: Runnable, pairs: PairSet, normalization: Normalization | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+    """The model's outputs on ``x`` and on ``x'`` (two batched forward passes)."""
+    if len(runnable.inputs) != 1:
+        raise ProfileError(f"ModelDiff needs a single-input model, got {len(runnable.inputs)} inputs")
+    adapter = InputAdapter(runnable.inputs[0], normalization)
+    if adapter.is_image != pairs.is_image:
+        raise ProfileError(f"{adapter.spec.describe()}: pair set {pairs.pairs_id} does not fit this input")
+    out = runnable.run([adapter.to_model(pairs.x)])
+    out_adv = runnable.run([adapter.to_model(pairs.x_adv)])
+    return out, out_adv, adapter.describe()
+
+
+def profile_runnable(
+    runnable: Runnable,
+    pairs: PairSet,
+    *,
+    normalization: Normalization | None = None,
+    subject: str = "",
+) -> Profile:
+    """The model's unit-norm DDV on ``pairs``."""
+    out, out_adv, how = profile_outputs(runnable, pairs, normalization)
+    ddv = compute_ddv(out, out_adv)
+    return Profile(
+        subject=subject,
+        pairs_id=pairs.pairs_id,
+        ddv=tuple(float(v) for v in ddv),
+        inputs=how,
+    )
+
+
+def _check_schema(meta: dict[str, object], where: str) -> None:
+    version = meta.get("schema_version")
+    if version != PROFILE_SCHEMA_VERSION:
+        raise ProfileError(
+            f"{where}: stored with schema_version {version!r}, this modelhound reads "
+            f"{PROFILE_SCHEMA_VERSION}; regenerate it"
+        )
+    algorithm = meta.get("algorithm", ALGORITHM)
+    if algorithm != ALGORITHM:
+        raise ProfileError(f"{where}: algorithm {algorithm!r} is not {ALGORITHM!r}")
+
+
+def save_profile(path: str | Path, profile: Profile) -> None:
+    """Write a profile as JSON."""
+    data = {
+        "schema_version": profile.schema_version,
+        "algorithm": profile.algorithm,
+        "subject": profile.subject,
+        "pairs_id": profile.pairs_id,
+        "inputs": profile.inputs,
+        "ddv": list(profile.ddv),
+    }
+    Path(path).write_text(json.dumps(data, indent=1))
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read a profile written by :func:`save_profile`; refuses other schema versions."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ProfileError(f"{path}: cannot read profile: {exc}") from exc
+    _check_schema(data, str(path))
+    try:
+        return Profile(
+            subject=str(data["subject"]),
+            pairs_id=str(data["pairs_id"]),
+            ddv=tuple(float(v) for v in data["ddv"]),
+            inputs=str(data.get("inputs", "")),
+            algorithm=str(data["algorithm"]),
+            schema_version=int(data["schema_version"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProfileError(f"{path}: malformed profile: {exc}") from exc
+
+
+def save_pairs(path: str | Path, pairs: PairSet) -> None:
+    """Write a pair set as ``.npz``."""
+    meta = {
+        "schema_version": PROFILE_SCHEMA_VERSION,
+        "algorithm": ALGORITHM,
+        "pairs_id": pairs.pairs_id,
+        "seeds_name": pairs.seeds_name,
+        "is_image": pairs.is_image,
+        "generator": pairs.generator.value,
+        "generated_on": pairs.generated_on,
+        "generator_input": pairs.generator_input,
+        "config": pairs.config,
+    }
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, x=pairs.x, x_adv=pairs.x_adv, meta=np.array(json.dumps(meta)))
+
+
+def load_pairs(path: str | Path) -> PairSet:
+    """Read a pair set written by :func:`save_pairs`; refuses other schema versions and
+    files whose content does not hash to the stored ``pairs_id``."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            x, x_adv = z["x"], z["x_adv"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ProfileError(f"{path}: cannot read pair set: {exc}") from exc
+    _check_schema(meta, str(path))
+    pairs = PairSet(
+        seeds_name=meta["seeds_name"],
+        x=x,
+        x_adv=x_adv,
+        is_image=bool(meta["is_image"]),
+        generator=Generator(meta["generator"]),
+        generated_on=meta["generated_on"],
+        generator_input=meta["generator_input"],
+        config=meta["config"],
+    )
+    if pairs.pairs_id != meta["pairs_id"]:
+        raise ProfileError(f"{path}: content does not match its pairs_id {meta['pairs_id']}")
+    return pairs
