@@ -65,10 +65,187 @@ V1_LAYER_TYPES: dict[int, str] = {
 }
 
 
+#: Layer parameter messages the converters stage reads (BVLC caffe.proto numbering).
+#: Enum-typed fields name a nested enum as ``enum:Message.Enum`` (see NESTED_ENUMS):
+#: Caffe's enums are nested, and their value names collide at package level (MAX).
+LAYER_PARAMETERS: dict[str, list[tuple[Any, ...]]] = {
+    "ConvolutionParameter": [
+        ("optional", "uint32", "num_output", 1),
+        ("optional", "bool", "bias_term", 2, {"default": "true"}),
+        ("repeated", "uint32", "pad", 3),
+        ("repeated", "uint32", "kernel_size", 4),
+        ("optional", "uint32", "group", 5, {"default": 1}),
+        ("repeated", "uint32", "stride", 6),
+        ("optional", "uint32", "pad_h", 9),
+        ("optional", "uint32", "pad_w", 10),
+        ("optional", "uint32", "kernel_h", 11),
+        ("optional", "uint32", "kernel_w", 12),
+        ("optional", "uint32", "stride_h", 13),
+        ("optional", "uint32", "stride_w", 14),
+        ("optional", "int32", "axis", 16, {"default": 1}),
+        ("repeated", "uint32", "dilation", 18),
+    ],
+    "PoolingParameter": [
+        ("optional", "enum:PoolingParameter.PoolMethod", "pool", 1, {"default": "MAX"}),
+        ("repeated", "uint32", "kernel_size", 2),
+        ("repeated", "uint32", "stride", 3),
+        ("repeated", "uint32", "pad", 4),
+        ("optional", "uint32", "kernel_h", 5),
+        ("optional", "uint32", "kernel_w", 6),
+        ("optional", "uint32", "stride_h", 7),
+        ("optional", "uint32", "stride_w", 8),
+        ("optional", "uint32", "pad_h", 9),
+        ("optional", "uint32", "pad_w", 10),
+        ("optional", "bool", "global_pooling", 12),
+        ("optional", "enum:PoolingParameter.RoundMode", "round_mode", 13, {"default": "CEIL"}),
+    ],
+    "InnerProductParameter": [
+        ("optional", "uint32", "num_output", 1),
+        ("optional", "bool", "bias_term", 2, {"default": "true"}),
+        ("optional", "int32", "axis", 5, {"default": 1}),
+        ("optional", "bool", "transpose", 6),
+    ],
+    "ReLUParameter": [("optional", "float", "negative_slope", 1)],
+    "PReLUParameter": [("optional", "bool", "channel_shared", 2)],
+    "ELUParameter": [("optional", "float", "alpha", 1, {"default": 1})],
+    "SoftmaxParameter": [("optional", "int32", "axis", 2, {"default": 1})],
+    "ConcatParameter": [
+        ("optional", "uint32", "concat_dim", 1, {"default": 1}),
+        ("optional", "int32", "axis", 2, {"default": 1}),
+    ],
+    "EltwiseParameter": [
+        ("optional", "enum:EltwiseParameter.EltwiseOp", "operation", 1, {"default": "SUM"}),
+        ("repeated", "float", "coeff", 2),
+    ],
+    "FlattenParameter": [
+        ("optional", "int32", "axis", 1, {"default": 1}),
+        ("optional", "int32", "end_axis", 2, {"default": -1}),
+    ],
+    "ReshapeParameter": [
+        ("optional", "BlobShape", "shape", 1),
+        ("optional", "int32", "axis", 2),
+        ("optional", "int32", "num_axes", 3, {"default": -1}),
+    ],
+    "DropoutParameter": [("optional", "float", "dropout_ratio", 1, {"default": 0.5})],
+    "LRNParameter": [
+        ("optional", "uint32", "local_size", 1, {"default": 5}),
+        ("optional", "float", "alpha", 2, {"default": 1}),
+        ("optional", "float", "beta", 3, {"default": 0.75}),
+        ("optional", "enum:LRNParameter.NormRegion", "norm_region", 4,
+         {"default": "ACROSS_CHANNELS"}),
+        ("optional", "float", "k", 5, {"default": 1}),
+    ],
+    "BatchNormParameter": [
+        ("optional", "bool", "use_global_stats", 1),
+        ("optional", "float", "moving_average_fraction", 2, {"default": 0.999}),
+        ("optional", "float", "eps", 3, {"default": 1e-5}),
+    ],
+    "ScaleParameter": [
+        ("optional", "int32", "axis", 1, {"default": 1}),
+        ("optional", "int32", "num_axes", 2, {"default": 1}),
+        ("optional", "bool", "bias_term", 4),
+    ],
+    "BiasParameter": [
+        ("optional", "int32", "axis", 1, {"default": 1}),
+        ("optional", "int32", "num_axes", 2, {"default": 1}),
+    ],
+    "SliceParameter": [
+        ("optional", "uint32", "slice_dim", 1, {"default": 1}),
+        ("repeated", "uint32", "slice_point", 2),
+        ("optional", "int32", "axis", 3, {"default": 1}),
+    ],
+    "PowerParameter": [
+        ("optional", "float", "power", 1, {"default": 1}),
+        ("optional", "float", "scale", 2, {"default": 1}),
+        ("optional", "float", "shift", 3),
+    ],
+}
+
+#: LayerParameter fields holding the messages above (BVLC caffe.proto numbering).
+LAYER_PARAMETER_FIELDS: list[tuple[Any, ...]] = [
+    ("optional", "ConcatParameter", "concat_param", 104),
+    ("optional", "ConvolutionParameter", "convolution_param", 106),
+    ("optional", "DropoutParameter", "dropout_param", 108),
+    ("optional", "EltwiseParameter", "eltwise_param", 110),
+    ("optional", "InnerProductParameter", "inner_product_param", 117),
+    ("optional", "LRNParameter", "lrn_param", 118),
+    ("optional", "PoolingParameter", "pooling_param", 121),
+    ("optional", "PowerParameter", "power_param", 122),
+    ("optional", "ReLUParameter", "relu_param", 123),
+    ("optional", "SoftmaxParameter", "softmax_param", 125),
+    ("optional", "SliceParameter", "slice_param", 126),
+    ("optional", "PReLUParameter", "prelu_param", 131),
+    ("optional", "ReshapeParameter", "reshape_param", 133),
+    ("optional", "FlattenParameter", "flatten_param", 135),
+    ("optional", "BatchNormParameter", "batch_norm_param", 139),
+    ("optional", "ELUParameter", "elu_param", 140),
+    ("optional", "BiasParameter", "bias_param", 141),
+    ("optional", "ScaleParameter", "scale_param", 142),
+]
+
+#: Enums nested in messages: {message: {enum: {value name: number}}}.
+NESTED_ENUMS: dict[str, dict[str, dict[str, int]]] = {
+    "PoolingParameter": {
+        "PoolMethod": {"MAX": 0, "AVE": 1, "STOCHASTIC": 2},
+        "RoundMode": {"CEIL": 0, "FLOOR": 1},
+    },
+    "EltwiseParameter": {"EltwiseOp": {"PROD": 0, "SUM": 1, "MAX": 2}},
+    "LRNParameter": {"NormRegion": {"ACROSS_CHANNELS": 0, "WITHIN_CHANNEL": 1}},
+}
+
+
+def _schema() -> dict[str, list[tuple[Any, ...]]]:
+    """MESSAGES plus the layer parameter messages and the LayerParameter fields naming them."""
+    messages = {name: list(fields) for name, fields in MESSAGES.items()}
+    messages.update({name: list(fields) for name, fields in LAYER_PARAMETERS.items()})
+    messages["LayerParameter"] = messages["LayerParameter"] + LAYER_PARAMETER_FIELDS
+    return messages
+
+
+def _build_nested(package: str, messages: dict[str, list[tuple[Any, ...]]]) -> dict[str, type]:
+    """Like :func:`modelhound.protos.builder.build`, with NESTED_ENUMS inside their messages."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    from modelhound.protos.builder import LABELS, SCALARS
+
+    F = descriptor_pb2.FieldDescriptorProto
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name=f"modelhound/{package}.proto", package=package, syntax="proto2"
+    )
+    for mname, fields in messages.items():
+        m = fdp.message_type.add(name=mname)
+        for ename, values in NESTED_ENUMS.get(mname, {}).items():
+            e = m.enum_type.add(name=ename)
+            for vname, number in values.items():
+                e.value.add(name=vname, number=number)
+        for spec in fields:
+            label, ftype, fname, number = spec[:4]
+            opts = spec[4] if len(spec) > 4 else {}
+            fd = m.field.add(name=fname, number=number, label=LABELS[label])
+            if ftype in SCALARS:
+                fd.type = SCALARS[ftype]  # type: ignore[assignment]
+            elif ftype.startswith("enum:"):
+                fd.type = F.TYPE_ENUM
+                fd.type_name = f".{package}.{ftype[5:]}"
+            else:
+                fd.type = F.TYPE_MESSAGE
+                fd.type_name = f".{package}.{ftype}"
+            if opts.get("packed"):
+                fd.options.packed = True
+            if "default" in opts:
+                fd.default_value = str(opts["default"])
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.{name}"))
+        for name in messages
+    }
+
+
 @lru_cache(maxsize=1)
 def classes() -> dict[str, type]:
-    """The message classes, built once per process."""
-    return build("caffe", MESSAGES)
+    """The message classes, built once per process (layer parameters included)."""
+    return _build_nested("caffe", _schema())
 
 
 def net_parameter() -> Any:
