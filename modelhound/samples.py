@@ -132,7 +132,7 @@ def caffe_model(seed: int = 0, layer_names: tuple[str, str] = ("conv1", "fc1"),
     return bytes(net.SerializeToString())
 
 
-def tf_graphdef() -> bytes:
+def tf_graphdef(n_in: int = 4, n_out: int = 3, seed: int = 0) -> bytes:
     """A frozen GraphDef: Placeholder -> MatMul(Const) -> Softmax."""
     from modelhound.protos import tensorflow as tfp
 
@@ -143,13 +143,14 @@ def tf_graphdef() -> bytes:
     a.value.type = 1
     a = x.attr.add(key="shape")
     a.value.shape.dim.add(size=-1)
-    a.value.shape.dim.add(size=4)
+    a.value.shape.dim.add(size=n_in)
     w = g.node.add(name="weights", op="Const")
     a = w.attr.add(key="value")
     a.value.tensor.dtype = 1
-    a.value.tensor.tensor_shape.dim.add(size=4)
-    a.value.tensor.tensor_shape.dim.add(size=3)
-    a.value.tensor.tensor_content = np.ones((4, 3), np.float32).tobytes()
+    a.value.tensor.tensor_shape.dim.add(size=n_in)
+    a.value.tensor.tensor_shape.dim.add(size=n_out)
+    rng = np.random.default_rng(seed)
+    a.value.tensor.tensor_content = rng.standard_normal((n_in, n_out)).astype(np.float32).tobytes()
     m = g.node.add(name="logits", op="MatMul", input=["input", "weights"])
     m.attr.add(key="T").value.type = 1
     s = g.node.add(name="output", op="Softmax", input=["logits"])

@@ -1,0 +1,456 @@
+"""Read a model's weight tensors as numpy arrays, whatever its format, without running it.
+
+An extracted model is white-box: its weights are evidence of where it came from even when
+nothing can run it (ncnn, PyTorch, Keras) or when it was re-packaged in another format.
+Quantized weights are also returned dequantized, so an int8 copy can be set against its
+float parent. PyTorch files are pickles, i.e. code: they are read with an unpickler that
+only builds tensors, containers and plain objects and refuses every other global.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from modelhound.errors import ExtractError
+from modelhound.records import ModelFormat
+
+#: tensors smaller than this are shape bookkeeping, not learned weights
+MIN_WEIGHT_ELEMENTS = 16
+
+
+@dataclass(frozen=True, eq=False)
+class NamedTensor:
+    """One weight tensor of a model."""
+
+    name: str
+    values: np.ndarray = field(repr=False)
+    """The stored values as float32 (dequantized / widened)."""
+    stored_dtype: str
+    """How the file stores it: float32, float16, int8, uint8 ..."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The tensor's shape."""
+        return tuple(int(d) for d in self.values.shape)
+
+
+def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
+                 companions: Mapping[str, bytes] | None = None) -> list[NamedTensor]:
+    """Weight tensors (at least ``MIN_WEIGHT_ELEMENTS`` values) of a model, in file order.
+
+    Raises :class:`ExtractError` when the format's weights cannot be read.
+    """
+    companions = companions or {}
+    readers = {
+        ModelFormat.TFLITE: _tflite,
+        ModelFormat.ONNX: _onnx,
+        ModelFormat.CAFFE: _caffe,
+        ModelFormat.TF_GRAPHDEF: _graphdef,
+        ModelFormat.NCNN: _ncnn,
+        ModelFormat.PYTORCH: _pytorch,
+        ModelFormat.KERAS_H5: _keras,
+    }
+    reader = readers.get(fmt)
+    if reader is None:
+        raise ExtractError(f"weights of {fmt.value} models cannot be read yet")
+    try:
+        tensors = reader(data, subformat, companions)
+    except ExtractError:
+        raise
+    except (ValueError, KeyError, IndexError, TypeError, struct.error, EOFError,
+            pickle.UnpicklingError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+        raise ExtractError(f"cannot read {fmt.value} weights ({type(e).__name__}: {e})") from e
+    return [t for t in tensors if t.values.size >= MIN_WEIGHT_ELEMENTS]
+
+
+def _f32(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+# --- TFLite -------------------------------------------------------------------------------
+
+_TFL_NP = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16,
+           9: np.int8, 10: np.float64}
+
+
+def _tflite(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.extractor.formats.tflite import _schema
+
+    schema, _ = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    out = []
+    seen_buffers: set[int] = set()
+    for s in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(s)
+        for t in range(sub.TensorsLength()):
+            tensor = sub.Tensors(t)
+            b = tensor.Buffer()
+            if b <= 0 or b >= model.BuffersLength() or b in seen_buffers:
+                continue
+            buf = model.Buffers(b)
+            if buf.DataLength() == 0 or tensor.Type() not in _TFL_NP or tensor.Sparsity() is not None:
+                continue
+            seen_buffers.add(b)
+            raw = buf.DataAsNumpy().tobytes()
+            arr = np.frombuffer(raw, dtype=_TFL_NP[tensor.Type()])
+            shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else (arr.size,)
+            if int(np.prod(shape)) != arr.size:
+                continue
+            arr = arr.reshape(shape)
+            stored = np.dtype(_TFL_NP[tensor.Type()]).name
+            if stored in ("int32", "int64") and (tensor.Quantization() is None or
+                                                 not tensor.Quantization().ScaleLength()):
+                continue  # shapes, indices and biases of quantized ops are not weights here
+            values = _dequantize_tflite(arr, tensor.Quantization())
+            name = (tensor.Name() or b"").decode("utf-8", "replace")
+            out.append(NamedTensor(name, values, stored))
+    return out
+
+
+def _dequantize_tflite(arr: np.ndarray, q: Any) -> np.ndarray:
+    if q is None or not q.ScaleLength() or arr.dtype.kind == "f":
+        return _f32(arr)
+    scale = q.ScaleAsNumpy().astype(np.float32)
+    zero = q.ZeroPointAsNumpy().astype(np.float32) if q.ZeroPointLength() else np.zeros_like(scale)
+    if scale.size > 1 and arr.ndim:
+        axis = int(q.QuantizedDimension())
+        shape = [1] * arr.ndim
+        shape[axis] = scale.size
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return _f32((arr.astype(np.float32) - zero) * scale)
+
+
+# --- ONNX ---------------------------------------------------------------------------------
+
+
+def _onnx(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_model_from_string(data)
+    out = []
+    for init in model.graph.initializer:
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            continue
+        arr = numpy_helper.to_array(init)
+        if arr.dtype.kind in "fiu" and arr.dtype not in (np.int64, np.int32) or arr.dtype == np.int8:
+            out.append(NamedTensor(init.name, _f32(arr), arr.dtype.name))
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.t.dims:
+                    arr = numpy_helper.to_array(a.t)
+                    if arr.dtype.kind == "f":
+                        out.append(NamedTensor(node.output[0], _f32(arr), arr.dtype.name))
+    return out
+
+
+# --- Caffe --------------------------------------------------------------------------------
+
+
+def _caffe(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.extractor.formats import caffe
+
+    if subformat == "prototxt":
+        raise ExtractError("a Caffe prototxt holds no weights")
+    net = caffe.parse(data, "caffemodel")
+    out = []
+    for layer in list(net.layer) + list(net.layers):
+        for i, blob in enumerate(layer.blobs):
+            values = np.asarray(blob.data if len(blob.data) else blob.double_data, dtype=np.float32)
+            shape = caffe.blob_shape(blob)
+            if int(np.prod(shape)) == values.size:
+                values = values.reshape(shape)
+            out.append(NamedTensor(f"{layer.name}/{i}", values, "float32"))
+    return out
+
+
+# --- TensorFlow GraphDef ------------------------------------------------------------------
+
+_TF_NP = {1: np.float32, 2: np.float64, 19: np.float16, 6: np.int8, 4: np.uint8}
+
+
+def _graphdef(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.protos import tensorflow as tfp
+
+    graph = tfp.parse_graphdef(data)
+    out = []
+    for node in graph.node:
+        if node.op != "Const":
+            continue
+        value = tfp.attrs(node).get("value")
+        if value is None or value.tensor.dtype not in _TF_NP or not value.tensor.tensor_content:
+            continue
+        t = value.tensor
+        arr = np.frombuffer(t.tensor_content, dtype=_TF_NP[t.dtype])
+        shape = tuple(max(int(d.size), 0) for d in t.tensor_shape.dim)
+        if int(np.prod(shape)) == arr.size:
+            arr = arr.reshape(shape)
+        out.append(NamedTensor(node.name, _f32(arr), np.dtype(_TF_NP[t.dtype]).name))
+    return out
+
+
+# --- ncnn ---------------------------------------------------------------------------------
+
+_NCNN_FP32, _NCNN_FP16 = 0x00000000, 0x01306B47
+
+
+def _ncnn(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.extractor.formats import ncnn
+
+    if subformat != "param" or not companions:
+        raise ExtractError("ncnn weights need a text param and its weight blob")
+    layers = ncnn.parse_param(data.decode("utf-8"))
+    blob = next(iter(companions.values()))
+    pos = 0
+    out: list[NamedTensor] = []
+
+    def take(n: int, tagged: bool, name: str, shape: tuple[int, ...]) -> None:
+        nonlocal pos
+        dtype, stored = np.float32, "float32"
+        if tagged:
+            tag = struct.unpack_from("<I", blob, pos)[0]
+            pos += 4
+            if tag == _NCNN_FP16:
+                dtype, stored = np.float16, "float16"
+            elif tag != _NCNN_FP32:
+                raise ExtractError(f"ncnn weights: unsupported storage tag {tag:#x} at {name}")
+        size = n * np.dtype(dtype).itemsize
+        if pos + size > len(blob):
+            raise ExtractError(f"ncnn weights end before layer {name}")
+        arr = np.frombuffer(blob, dtype=dtype, count=n, offset=pos)
+        pos += size + (-size % 4)
+        if int(np.prod(shape)) == n:
+            arr = arr.reshape(shape)
+        out.append(NamedTensor(name, _f32(arr), stored))
+
+    def num(p: dict[int, str], k: int) -> int:
+        return int(float(p.get(k, 0)))
+
+    for ltype, lname, _, _, p in layers:
+        if ltype in ("Convolution", "ConvolutionDepthWise", "Deconvolution", "DeconvolutionDepthWise"):
+            n_out, wsize, bias = num(p, 0), num(p, 6), num(p, 5)
+            k_w = num(p, 1) or 1
+            k_h = num(p, 11) or k_w
+            n_in = wsize // max(n_out * k_w * k_h, 1)
+            take(wsize, True, f"{lname}/weight", (n_out, n_in, k_h, k_w))
+            if bias:
+                take(n_out, False, f"{lname}/bias", (n_out,))
+        elif ltype == "InnerProduct":
+            n_out, bias, wsize = num(p, 0), num(p, 1), num(p, 2)
+            take(wsize, True, f"{lname}/weight", (n_out, wsize // max(n_out, 1)))
+            if bias:
+                take(n_out, False, f"{lname}/bias", (n_out,))
+        elif ltype == "PReLU":
+            take(num(p, 0), False, f"{lname}/slope", (num(p, 0),))
+        elif ltype == "BatchNorm":
+            c = num(p, 0)
+            for part in ("slope", "mean", "var", "bias"):
+                take(c, False, f"{lname}/{part}", (c,))
+        elif ltype == "Scale" and num(p, 0) > 0:
+            take(num(p, 0), False, f"{lname}/scale", (num(p, 0),))
+            if num(p, 1):
+                take(num(p, 0), False, f"{lname}/bias", (num(p, 0),))
+    return out
+
+
+# --- PyTorch (restricted unpickling) ------------------------------------------------------
+
+_TORCH_STORAGES = {
+    "FloatStorage": np.float32, "HalfStorage": np.float16, "DoubleStorage": np.float64,
+    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
+    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+    "BFloat16Storage": np.uint16,
+}
+_TORCH_DTYPES = {"float32": np.float32, "float": np.float32, "float16": np.float16,
+                 "half": np.float16, "float64": np.float64, "double": np.float64,
+                 "int64": np.int64, "long": np.int64, "int32": np.int32, "int8": np.int8,
+                 "uint8": np.uint8, "bool": np.bool_, "bfloat16": np.uint16}
+
+
+@dataclass
+class _StorageRef:
+    key: str
+    dtype: Any
+    numel: int
+
+
+@dataclass
+class _LazyTensor:
+    storage: _StorageRef
+    offset: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+
+class _Plain:
+    """Any scripted-module or plain object: keeps its state, runs nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def _rebuild_tensor(storage: Any, offset: int, size: Any, stride: Any, *rest: Any) -> _LazyTensor:
+    if not isinstance(storage, _StorageRef):
+        raise pickle.UnpicklingError("tensor without a storage")
+    return _LazyTensor(storage, int(offset), tuple(size), tuple(stride))
+
+
+def _rebuild_parameter(data: Any, *rest: Any) -> Any:
+    return data
+
+
+class _Dtype:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Builds tensors, dicts and inert objects; refuses any other global."""
+
+    def __init__(self, f: io.BytesIO, storage_dtypes: dict[str, Any]) -> None:
+        super().__init__(f)
+        self._dtypes = storage_dtypes
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "collections" and name == "OrderedDict":
+            return OrderedDict
+        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
+            return _rebuild_tensor
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return _rebuild_parameter
+        if module == "torch" and name in _TORCH_STORAGES:
+            return _TORCH_STORAGES[name]
+        if module == "torch" and name in _TORCH_DTYPES:
+            return _Dtype(name)
+        if module == "torch" and name == "UntypedStorage":
+            return np.uint8
+        if module.startswith("__torch__") or module == "torch.jit._pickle":
+            return type(name, (_Plain,), {})
+        raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from an untrusted pickle")
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r:.80}")
+        storage_type, key = pid[1], str(pid[2])
+        numel = int(pid[4]) if len(pid) > 4 and isinstance(pid[4], int) else -1
+        dtype = storage_type.name if isinstance(storage_type, _Dtype) else storage_type
+        if isinstance(dtype, str):
+            dtype = _TORCH_DTYPES.get(dtype, np.float32)
+        self._dtypes[key] = dtype
+        return _StorageRef(key, dtype, numel)
+
+
+def _walk(obj: Any, prefix: str, depth: int = 0) -> Iterator[tuple[str, _LazyTensor]]:
+    if depth > 50:
+        return
+    if isinstance(obj, _LazyTensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _walk(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _walk(v, f"{prefix}.{i}" if prefix else str(i), depth + 1)
+    elif isinstance(obj, _Plain):
+        yield from _walk(getattr(obj, "state", None), prefix, depth + 1)
+
+
+def _materialize(name: str, t: _LazyTensor, raw: bytes) -> NamedTensor | None:
+    dtype = np.dtype(t.storage.dtype)
+    if dtype.kind not in "fiu" or dtype == np.uint16 or dtype.kind in "iu" and dtype.itemsize > 1:
+        return None
+    storage = np.frombuffer(raw, dtype=dtype)
+    if not t.size:
+        return None
+    needed = t.offset + sum((s - 1) * st for s, st in zip(t.size, t.stride)) + 1
+    if needed > storage.size:
+        raise ExtractError(f"tensor {name} reaches past its storage")
+    view = np.lib.stride_tricks.as_strided(
+        storage[t.offset:], shape=t.size, strides=tuple(st * dtype.itemsize for st in t.stride))
+    return NamedTensor(name, _f32(view), dtype.name)
+
+
+def _pytorch(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    if subformat == "legacy-pickle":
+        return _pytorch_legacy(data)
+    if subformat in ("zip", "torchscript", "torchscript-lite"):
+        return _pytorch_zip(data)
+    raise ExtractError(f"PyTorch {subformat} weights cannot be read yet")
+
+
+def _pytorch_legacy(data: bytes) -> list[NamedTensor]:
+    f = io.BytesIO(data)
+    dtypes: dict[str, Any] = {}
+    for _ in range(3):  # magic number, protocol version, sys info: plain pickles
+        _SafeUnpickler(f, dtypes).load()
+    obj = _SafeUnpickler(f, dtypes).load()
+    keys = _SafeUnpickler(f, dtypes).load()
+    raws: dict[str, bytes] = {}
+    for key in keys:
+        (numel,) = struct.unpack("<q", f.read(8))
+        itemsize = np.dtype(dtypes.get(str(key), np.float32)).itemsize
+        raw = f.read(numel * itemsize)
+        if len(raw) != numel * itemsize:
+            raise ExtractError(f"storage {key} is truncated")
+        raws[str(key)] = raw
+    out = []
+    for name, t in _walk(obj, ""):
+        nt = _materialize(name, t, raws[t.storage.key])
+        if nt is not None:
+            out.append(nt)
+    return out
+
+
+def _pytorch_zip(data: bytes) -> list[NamedTensor]:
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    names = zf.namelist()
+    pkls = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+    if not pkls:
+        raise ExtractError("PyTorch archive has no data.pkl")
+    root = pkls[0][: -len("data.pkl")]
+    out = []
+    for pkl in (f"{root}data.pkl", f"{root}constants.pkl"):
+        if pkl not in names:
+            continue
+        dtypes: dict[str, Any] = {}
+        obj = _SafeUnpickler(io.BytesIO(zf.read(pkl)), dtypes).load()
+        for name, t in _walk(obj, ""):
+            member = f"{root}data/{t.storage.key}"
+            if member not in names:
+                member = f"{root}constants/{t.storage.key}"
+            nt = _materialize(name, t, zf.read(member))
+            if nt is not None:
+                out.append(nt)
+    return out
+
+
+# --- Keras HDF5 ---------------------------------------------------------------------------
+
+
+def _keras(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    import h5py
+
+    if subformat != "hdf5":
+        raise ExtractError(f"Keras {subformat} weights cannot be read yet")
+    out: list[NamedTensor] = []
+    with h5py.File(io.BytesIO(data), "r") as f:
+        root = f["model_weights"] if "model_weights" in f else f
+
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset) and obj.dtype.kind == "f" and obj.size:
+                out.append(NamedTensor(name, _f32(obj[()]), obj.dtype.name))
+
+        root.visititems(visit)
+    return out
