@@ -8,6 +8,7 @@ Heavy runtimes are imported inside the constructors, never at module import.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Sequence
 
 import numpy as np
@@ -64,12 +65,13 @@ class OnnxRunnable:
 
     def __init__(
         self, onnx_bytes: bytes, *, threads: int = 1, optimize: bool = True,
-        outputs: Sequence[TensorSpec] | None = None,
+        outputs: Sequence[TensorSpec] | None = None, inputs: Sequence[TensorSpec] | None = None,
     ) -> None:
         """Open an ONNX model; raises :class:`ConversionError` when onnxruntime refuses it.
 
         ``outputs`` (e.g. ``Conversion.outputs``) supplies the quantization of integer
-        outputs, which ONNX itself does not record, so they are returned dequantized.
+        outputs, which ONNX itself does not record, so they are returned dequantized;
+        ``inputs`` (same names) supplies the inputs' quantization and layout.
         """
         import onnxruntime as ort
 
@@ -89,6 +91,11 @@ class OnnxRunnable:
             TensorSpec(i.name, _dims(i.shape), _ONNX_DTYPES.get(i.type, i.type))
             for i in self._session.get_inputs()
         )
+        given = {s.name: s for s in inputs or ()}
+        if given and set(given) == {s.name for s in self.inputs}:
+            self.inputs = tuple(
+                dataclasses.replace(given[s.name], shape=s.shape, dtype=s.dtype) for s in self.inputs
+            )
         known = {s.name: s for s in outputs or ()}
         self.outputs = tuple(
             TensorSpec(

@@ -1,0 +1,239 @@
+"""Isolation: conversions of untrusted models run in worker processes with limits.
+
+Each worker is a fresh interpreter (``python -m modelhound.converters.pool``; never forked
+from a parent that may hold TensorFlow threads) with ``RLIMIT_AS`` set to the memory limit. It imports the heavy runtimes once,
+reports ready, then serves one model at a time, so the 2-6 s TensorFlow import is paid
+once per worker, not per model. The parent waits for each answer up to the time limit;
+a worker that crashes (segfault, abort on allocation failure) or hangs is killed and
+replaced on next use, and the model becomes a ``Conversion(runnable=False)`` whose
+reason says what happened. The caller goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Iterator
+
+from modelhound.converters.interface import Conversion
+from modelhound.records import FoundModel
+
+#: Default wall-time limit per model, seconds (tf2onnx needs ~80 s on a 7k-node LSTM).
+TIMEOUT_S = 300.0
+#: Default address-space limit per worker, MiB (TF + ORT + LiteRT map ~1.4 GiB at rest).
+MEMORY_MB = 6144
+#: Longest a worker may take to start and import its runtimes, seconds.
+STARTUP_S = 180.0
+
+
+def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> None:
+    """Worker process body: set limits, import runtimes, then convert until told to stop."""
+    import resource
+    from multiprocessing.connection import Connection
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if quiet:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    inbox = Connection(read_fd, writable=False)
+    outbox = Connection(write_fd, readable=False)
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from modelhound.converters.registry import convert_here
+
+    try:  # warm up: pay the heavy imports before the first time limit starts
+        import onnxruntime  # noqa: F401
+        import tensorflow  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except Exception:  # noqa: BLE001 - a missing runtime shows up per model instead
+        pass
+    outbox.send("ready")
+    while True:
+        try:
+            found = inbox.recv()
+        except EOFError:
+            return
+        if found is None:
+            return
+        outbox.send(convert_here(found))
+
+
+def _signal_name(code: int | None) -> str:
+    """'SIGSEGV' for exit code -11, 'exit 3' for 3."""
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit {code}"
+
+
+class _Worker:
+    """One worker process and its pipes; restarted on demand after a death.
+
+    The process is ``python -m modelhound.converters.pool`` (not multiprocessing's spawn,
+    which re-imports the caller's ``__main__``), talking pickled messages over two pipes.
+    """
+
+    def __init__(self, memory_mb: int, quiet: bool) -> None:
+        self._memory_mb = memory_mb
+        self._quiet = quiet
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._send: Any = None
+        self._recv: Any = None
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _start(self) -> str:
+        """Start the process; returns '' or why it could not start."""
+        from multiprocessing.connection import Connection
+
+        to_child_r, to_child_w = os.pipe()
+        to_parent_r, to_parent_w = os.pipe()
+        out = subprocess.DEVNULL if self._quiet else None
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "modelhound.converters.pool", str(to_child_r),
+             str(to_parent_w), str(self._memory_mb), "1" if self._quiet else "0"],
+            pass_fds=(to_child_r, to_parent_w), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+        )
+        os.close(to_child_r)
+        os.close(to_parent_w)
+        self._send = Connection(to_child_w, readable=False)
+        self._recv = Connection(to_parent_r, writable=False)
+        if self._recv.poll(STARTUP_S):
+            try:
+                if self._recv.recv() == "ready":
+                    return ""
+            except (EOFError, OSError):
+                pass
+        self.kill()
+        return f"worker failed to start ({_signal_name(self._proc.returncode)})"
+
+    def kill(self) -> None:
+        """Kill the process (if any) and close the pipes."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        if self._proc is not None:
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        for conn in (self._send, self._recv):
+            if conn is not None:
+                conn.close()
+        self._send = self._recv = None
+
+    def stop(self) -> None:
+        """Ask the process to finish, then make sure it is gone."""
+        if self._alive() and self._send is not None:
+            try:
+                self._send.send(None)
+                self._proc.wait(5)  # type: ignore[union-attr]
+            except (BrokenPipeError, OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        self._proc = None
+
+    def convert(self, found: FoundModel, timeout_s: float) -> Conversion:
+        """Convert one model in this worker, within ``timeout_s``."""
+        sha, entry = found.entry.sha256, found.entry.entry
+        if not self._alive() or self._send is None:
+            self.kill()
+            problem = self._start()
+            if problem:
+                return Conversion(sha, False, reason=f"{entry}: {problem}")
+        start = time.monotonic()
+        try:
+            self._send.send(found)
+        except (BrokenPipeError, OSError) as exc:
+            self.kill()
+            return Conversion(sha, False, reason=f"{entry}: worker pipe broken ({exc})")
+        if self._recv.poll(timeout_s):
+            try:
+                result: Conversion = self._recv.recv()
+                return result
+            except (EOFError, OSError):
+                try:
+                    self._proc.wait(5)  # type: ignore[union-attr]
+                except subprocess.TimeoutExpired:
+                    pass
+                code = self._proc.returncode if self._proc else None
+                self.kill()
+                return Conversion(
+                    sha, False,
+                    reason=f"{entry}: worker died ({_signal_name(code)}) after "
+                           f"{time.monotonic() - start:.1f} s; memory limit {self._memory_mb} MiB",
+                )
+        self.kill()
+        return Conversion(sha, False, reason=f"{entry}: timed out after {timeout_s:g} s")
+
+
+class ConverterPool:
+    """A small pool of conversion workers; use as a context manager.
+
+    ``convert`` is thread-safe; ``convert_all`` converts many models, ``workers`` at a
+    time, and yields the conversions in input order.
+    """
+
+    def __init__(self, workers: int = 1, *, timeout_s: float = TIMEOUT_S,
+                 memory_mb: int = MEMORY_MB, quiet: bool = True) -> None:
+        """Create the pool; processes start lazily, on first use."""
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, not {workers}")
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self.workers = workers
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._all = [_Worker(memory_mb, quiet) for _ in range(workers)]
+        for w in self._all:
+            self._idle.put(w)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> "ConverterPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def convert(self, found: FoundModel) -> Conversion:
+        """Convert one model in an idle worker (waits for one)."""
+        if self._closed:
+            raise RuntimeError("ConverterPool is closed")
+        worker = self._idle.get()
+        try:
+            return worker.convert(found, self.timeout_s)
+        finally:
+            self._idle.put(worker)
+
+    def convert_all(self, founds: Iterable[FoundModel]) -> Iterator[Conversion]:
+        """Convert every model, ``workers`` in parallel; yields results in input order."""
+        with ThreadPoolExecutor(max_workers=self.workers) as executor:
+            yield from executor.map(self.convert, founds)
+
+    def close(self) -> None:
+        """Stop every worker process."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        for w in self._all:
+            w.stop()
+
+
+if __name__ == "__main__":
+    _worker_main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1")

@@ -1,0 +1,50 @@
+"""The explicit mapping ModelFormat -> converter, and the in-process conversion it drives.
+
+:func:`convert_here` runs in whatever process calls it (the pool's workers call it); it
+never raises for a bad model: every failure becomes a ``Conversion(runnable=False)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback
+from typing import Callable, Mapping
+
+from modelhound.converters import caffe, onnx_model, tf_graphdef, tflite
+from modelhound.converters.interface import Conversion
+from modelhound.records import FoundModel, ModelFormat, RUNNABLE_FORMATS
+
+Converter = Callable[[FoundModel], Conversion]
+
+#: One converter per runnable format (a test checks this covers RUNNABLE_FORMATS).
+CONVERTERS: Mapping[ModelFormat, Converter] = {
+    ModelFormat.TFLITE: tflite.convert,
+    ModelFormat.ONNX: onnx_model.convert,
+    ModelFormat.CAFFE: caffe.convert,
+    ModelFormat.TF_GRAPHDEF: tf_graphdef.convert,
+}
+
+assert set(CONVERTERS) == set(RUNNABLE_FORMATS)
+
+
+def convert_here(found: FoundModel) -> Conversion:
+    """Convert one model in this process; any exception becomes a non-runnable Conversion."""
+    entry = found.entry
+    converter = CONVERTERS.get(entry.format)
+    if converter is None:
+        return Conversion(entry.sha256, False,
+                          reason=f"{entry.entry}: no converter for format {entry.format.value}")
+    start = time.perf_counter()
+    try:
+        result = converter(found)
+    except MemoryError:
+        result = Conversion(entry.sha256, False, reason=f"{entry.entry}: out of memory")
+    except Exception as exc:  # noqa: BLE001 - untrusted input: report, never propagate
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        result = Conversion(
+            entry.sha256, False,
+            reason=f"{entry.entry}: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+                   f" (at {last.name}:{last.lineno})",
+        )
+    return dataclasses.replace(result, seconds=time.perf_counter() - start)
