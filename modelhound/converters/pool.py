@@ -121,7 +121,8 @@ class _Worker:
             except (EOFError, OSError):
                 pass
         self.kill()
-        return f"worker failed to start ({_signal_name(self._proc.returncode)})"
+        return (f"worker failed to start ({_signal_name(self._proc.returncode)}; "
+                f"memory limit {self._memory_mb} MiB)")
 
     def kill(self) -> None:
         """Kill the process (if any) and close the pipes."""
@@ -148,14 +149,24 @@ class _Worker:
         self.kill()
         self._proc = None
 
+    def ensure(self) -> str:
+        """Start the process unless it runs; returns '' or why it could not start."""
+        if self._alive() and self._send is not None:
+            return ""
+        self.kill()
+        return self._start()
+
+    @property
+    def pid(self) -> int | None:
+        """Process id while the worker runs."""
+        return self._proc.pid if self._alive() and self._proc is not None else None
+
     def convert(self, found: FoundModel, timeout_s: float) -> Conversion:
         """Convert one model in this worker, within ``timeout_s``."""
         sha, entry = found.entry.sha256, found.entry.entry
-        if not self._alive() or self._send is None:
-            self.kill()
-            problem = self._start()
-            if problem:
-                return Conversion(sha, False, reason=f"{entry}: {problem}")
+        problem = self.ensure()
+        if problem:
+            return Conversion(sha, False, reason=f"{entry}: {problem}")
         start = time.monotonic()
         try:
             self._send.send(found)
@@ -224,6 +235,15 @@ class ConverterPool:
         """Convert every model, ``workers`` in parallel; yields results in input order."""
         with ThreadPoolExecutor(max_workers=self.workers) as executor:
             yield from executor.map(self.convert, founds)
+
+    def warm(self) -> list[str]:
+        """Start every worker now (in parallel); returns the start-up problems, if any."""
+        with ThreadPoolExecutor(max_workers=self.workers) as executor:
+            return [p for p in executor.map(lambda w: w.ensure(), self._all) if p]
+
+    def pids(self) -> tuple[int, ...]:
+        """Process ids of the running workers (for monitoring)."""
+        return tuple(w.pid for w in self._all if w.pid is not None)
 
     def close(self) -> None:
         """Stop every worker process."""
