@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                            "report, else in the current folder)")
     scan.add_argument("--resume", action="store_true",
                       help="continue the scan in --db, skipping inputs already finished")
+    scan.add_argument("--no-convert", action="store_true",
+                      help="inventory only: do not convert and check the models found")
     limits_args(scan)
 
     demo = sub.add_parser("demo", help="build a demo set of apps, scan it and show the report")
@@ -123,9 +125,13 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
         err.print(f"resuming {store.path}: {len(inputs) - len(todo)} inputs already done, "
                   f"{len(todo)} to scan")
     interrupted = False
+    from modelhound.analysis import Analyzer
+
     try:
-        with RichProgress(err, enabled=err.is_terminal) as progress:
-            for result in scan(todo, ScanOptions(limits), progress, seen=store.first_by_hash()):
+        with RichProgress(err, enabled=err.is_terminal) as progress, \
+                Analyzer(convert=not args.no_convert) as analyzer:
+            for result in scan(todo, ScanOptions(limits), progress, seen=store.first_by_hash(),
+                               analyzer=analyzer):
                 store.record(app_record(result), rows(result))
     except KeyboardInterrupt:
         interrupted = True
@@ -183,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.csv = os.path.join(args.out, "findings.csv")
             args.json = os.path.join(args.out, "findings.json")
             args.db = os.path.join(args.out, "modelhound.db")
-            args.no_table, args.all, args.resume = False, True, False
+            args.no_table, args.all, args.resume, args.no_convert = False, True, False, False
             return _cmd_scan(args, limits, console, err)
         if args.command == "scan":
             return _cmd_scan(args, limits, console, err)

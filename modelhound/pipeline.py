@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
 
 from modelhound.extractor import ARCHIVE_KINDS, Extraction, Limits, extract, sha256_file
 from modelhound.records import AppInfo, AppScan
+
+if TYPE_CHECKING:
+    from modelhound.analysis import Analyzer
 
 
 class ScanObserver(Protocol):
@@ -78,12 +81,14 @@ def scan(
     observer: ScanObserver | None = None,
     on_extraction: Callable[[Extraction], None] | None = None,
     seen: dict[str, str] | None = None,
+    analyzer: "Analyzer | None" = None,
 ) -> Iterator[AppScan]:
     """Extract every input, one at a time; identical inputs (same sha256) are read once.
 
     ``on_extraction`` sees each extraction with the model bytes (to write them out, or
     to hand them to later stages) before the bytes are dropped. ``seen`` maps the sha256
-    of inputs scanned earlier (a resumed scan) to their paths.
+    of inputs scanned earlier (a resumed scan) to their paths. ``analyzer`` runs the later
+    stages (conversion) on each input's models.
     """
     options = options or ScanOptions()
     observer = observer or NullObserver()
@@ -110,6 +115,8 @@ def scan(
                 if on_extraction is not None:
                     on_extraction(extraction)
                 result = extraction.to_scan()
+                if analyzer is not None:
+                    result = replace(result, analysis=analyzer.analyse(extraction))
         if result.error and not result.app.path:
             result = replace(result, app=replace(result.app, path=path))
         observer.finished_one(result)

@@ -192,6 +192,18 @@ class AppInfo:
 
 
 @dataclass(frozen=True)
+class ModelAnalysis:
+    """What the later stages learned about one model entry (conversion, then matching)."""
+
+    runnable: bool | None = None
+    """None when conversion was not attempted."""
+    runtime: str = ""
+    conversion_rel_error: float | None = None
+    not_runnable_reason: str = ""
+    conversion_note: str = ""
+
+
+@dataclass(frozen=True)
 class AppScan:
     """Everything the extractor learned about one input, without the model bytes."""
 
@@ -201,6 +213,8 @@ class AppScan:
     """Set when the input could not be read at all."""
     duplicate_of: str = ""
     """Path of an identical input (same sha256) scanned earlier in this run."""
+    analysis: tuple[tuple[str, ModelAnalysis], ...] = ()
+    """(model entry path, analysis) for the entries later stages looked at."""
 
     @property
     def status(self) -> Status:

@@ -54,6 +54,8 @@ def tflite_model(n_in: int = 4, n_out: int = 3, seed: int = 0, description: str 
                    tensor("bias", [n_out], 2), tensor("output", [1, n_out], 0)]
     op = s.OperatorT()
     op.opcodeIndex = 0
+    op.builtinOptionsType = s.BuiltinOptions.FullyConnectedOptions
+    op.builtinOptions = s.FullyConnectedOptionsT()
     op.inputs = [0, 1, 2]
     op.outputs = [3]
     sub.operators = [op]
@@ -145,6 +147,7 @@ def tf_graphdef(n_in: int = 4, n_out: int = 3, seed: int = 0) -> bytes:
     a.value.shape.dim.add(size=-1)
     a.value.shape.dim.add(size=n_in)
     w = g.node.add(name="weights", op="Const")
+    w.attr.add(key="dtype").value.type = 1
     a = w.attr.add(key="value")
     a.value.tensor.dtype = 1
     a.value.tensor.tensor_shape.dim.add(size=n_in)

@@ -31,6 +31,10 @@ def test_scan_of_the_fixture_apks_writes_every_input_to_csv_and_json(tmp_path, c
         ("com.nex3z.tflitemnist", "assets/mnist.tflite", "tflite"),
     ])
     assert {r["status"] for r in rows} == {"ok", "no-model"}
+    # every model found was converted and checked against LiteRT
+    assert all(r["runnable"] == "yes" and r["runtime"] for r in models)
+    # (the dynamic-range int8 codelab model differs from LiteRT by its activation quantization)
+    assert all(float(r["conversion_rel_error"]) < 1e-2 for r in models if r["runtime"] == "onnxruntime")
     doc = json.loads(out_json.read_text())
     assert doc["schema_version"] == 1 and len(doc["apps"]) == n_inputs
     assert [r["entry"] for r in doc["rows"]] == [r["entry"] for r in rows]

@@ -36,7 +36,8 @@ def test_killed_scan_keeps_finished_inputs_and_resume_completes_it(tmp_path):
     _apps(apps, 30)
     db = tmp_path / "run.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelhound", "scan", str(apps), "--db", str(db), "--no-table"],
+        [sys.executable, "-m", "modelhound", "scan", str(apps), "--db", str(db), "--no-table",
+         "--no-convert"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done = 0
     deadline = time.time() + 120
@@ -63,10 +64,10 @@ def test_killed_scan_keeps_finished_inputs_and_resume_completes_it(tmp_path):
 
     resumed_csv = tmp_path / "resumed.csv"
     assert main(["scan", str(apps), "--db", str(db), "--resume", "--csv", str(resumed_csv),
-                 "--no-table"]) == 0
+                 "--no-table", "--no-convert"]) == 0
     fresh_csv = tmp_path / "fresh.csv"
     assert main(["scan", str(apps), "--db", str(tmp_path / "fresh.db"), "--csv", str(fresh_csv),
-                 "--no-table"]) == 0
+                 "--no-table", "--no-convert"]) == 0
     resumed, fresh = _rows(resumed_csv), _rows(fresh_csv)
     assert len(resumed) == len(set(resumed)) == 60  # two rows per app, none twice
     assert sorted(resumed) == sorted(fresh)

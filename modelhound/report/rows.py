@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from modelhound.records import AppScan, ModelEntry, Status
+from modelhound.records import AppScan, ModelAnalysis, ModelEntry, Status
 
 #: columns in report order
 COLUMNS: tuple[str, ...] = (
     "apk", "apk_sha256", "package", "version", "version_code", "app_label", "min_sdk",
     "target_sdk", "runtimes", "entry", "format", "subformat", "model_sha256", "size_bytes",
     "inputs", "outputs", "ops", "params", "quantization", "status", "reason", "evidence",
-    "companions",
+    "companions", "runnable", "runtime", "conversion_rel_error", "not_runnable_reason",
 )
 
 Row = dict[str, Any]
@@ -54,6 +54,15 @@ _EMPTY_MODEL: Row = {
 }
 
 
+def _analysis_cells(a: ModelAnalysis | None) -> Row:
+    if a is None or a.runnable is None:
+        return {"runnable": "", "runtime": "", "conversion_rel_error": None,
+                "not_runnable_reason": ""}
+    return {"runnable": "yes" if a.runnable else "no", "runtime": a.runtime,
+            "conversion_rel_error": a.conversion_rel_error,
+            "not_runnable_reason": a.not_runnable_reason}
+
+
 def rows(scan: AppScan, extra: Mapping[str, Mapping[str, Any]] | None = None) -> list[Row]:
     """The report rows of one scanned input.
 
@@ -63,7 +72,7 @@ def rows(scan: AppScan, extra: Mapping[str, Mapping[str, Any]] | None = None) ->
     app = _app_cells(scan)
     out: list[Row] = []
     if scan.status in (Status.ERROR, Status.DUPLICATE) or not scan.models:
-        row = {**app, **_EMPTY_MODEL, "status": scan.status.value}
+        row = {**app, **_EMPTY_MODEL, **_analysis_cells(None), "status": scan.status.value}
         if scan.error:
             row["reason"] = scan.error
         elif scan.duplicate_of:
@@ -72,8 +81,9 @@ def rows(scan: AppScan, extra: Mapping[str, Mapping[str, Any]] | None = None) ->
             row["reason"] = "; ".join(scan.app.problems)
         out.append(row)
         return out
+    analysis = dict(scan.analysis)
     for e in scan.models:
-        row = {**app, **_model_cells(e)}
+        row = {**app, **_model_cells(e), **_analysis_cells(analysis.get(e.entry))}
         row.update((extra or {}).get(e.entry, {}))
         out.append(row)
     return out
