@@ -89,7 +89,9 @@ def _output(path: str) -> Iterator[IO[str]]:
 def _write_reports(args: argparse.Namespace, rows: list[dict[str, Any]],
                    apps: list[dict[str, Any]], console: Any, err: Any) -> None:
     from modelhound.report import FORMATS, TableFormat, summary
+    from modelhound.report.shared import with_shared_counts
 
+    rows = with_shared_counts(rows)
     for name in ("csv", "json"):
         target = getattr(args, name)
         if target:

@@ -76,3 +76,23 @@ def test_unwritable_report_is_a_clear_failure(tmp_path, capsys):
     # the default database goes beside the report: refused before anything is scanned
     assert main(["scan", str(good), "--csv", str(target)]) == 1
     assert "cannot open or create the results database" in capsys.readouterr().err
+
+
+def test_models_shared_between_apps_are_grouped(tmp_path, capsys):
+    sdk = builders.tflite_model(seed=11)
+    apps = tmp_path / "apps"
+    apps.mkdir()
+    for i in range(3):
+        (apps / f"app{i}.apk").write_bytes(builders.apk(
+            [(f"assets/vendor{i}.bin", sdk), ("assets/own.tflite", builders.tflite_model(seed=20 + i))],
+            package=f"com.x.app{i}"))
+    out_json = tmp_path / "f.json"
+    assert main(["scan", str(apps), "--json", str(out_json), "--no-convert"]) == 0
+    doc = json.loads(out_json.read_text())
+    [group] = doc["shared_models"]
+    assert group["app_count"] == 3 and group["format"] == "tflite"
+    assert group["entries"] == ["assets/vendor0.bin", "assets/vendor1.bin", "assets/vendor2.bin"]
+    counts = {(r["apk"].rsplit("/", 1)[-1], r["entry"]): r["apps_with_same_model"] for r in doc["rows"]}
+    assert counts[("app1.apk", "assets/vendor1.bin")] == 3
+    assert counts[("app1.apk", "assets/own.tflite")] == 1
+    assert "models shared between apps" in capsys.readouterr().out

@@ -33,11 +33,14 @@ class JsonFormat:
     def write(self, rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]],
               stream: IO[str]) -> None:
         """``{"schema_version", "generator", "apps": [...], "rows": [...]}``."""
+        from modelhound.report.shared import shared_models
+
         doc = {
             "schema_version": REPORT_SCHEMA_VERSION,
             "generator": f"modelhound {__version__}",
             "apps": list(apps),
             "rows": list(rows),
+            "shared_models": shared_models(rows),
         }
         _json.dump(doc, stream, indent=2, sort_keys=False, default=str)
         stream.write("\n")

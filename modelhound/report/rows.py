@@ -18,6 +18,7 @@ COLUMNS: tuple[str, ...] = (
     "target_sdk", "runtimes", "entry", "format", "subformat", "model_sha256", "size_bytes",
     "inputs", "outputs", "ops", "params", "quantization", "status", "reason", "evidence",
     "companions", "runnable", "runtime", "conversion_rel_error", "not_runnable_reason",
+    "apps_with_same_model",
 )
 
 Row = dict[str, Any]

@@ -62,6 +62,18 @@ class TableFormat:
             shown += 1
         if shown:
             console.print(table)
+        from modelhound.report.shared import shared_models
+
+        groups = shared_models(rows)
+        if groups:
+            t2 = Table(title="models shared between apps", expand=False)
+            for col in ("model", "format", "apps", "found in"):
+                t2.add_column(col, overflow="fold")
+            for g in groups:
+                names = ", ".join(os.path.basename(a) for a in g["apps"][:6])
+                more = f" (+{g['app_count'] - 6})" if g["app_count"] > 6 else ""
+                t2.add_row(g["model_sha256"][:12], g["format"], str(g["app_count"]), names + more)
+            console.print(t2)
         console.print(summary(rows, apps))
 
 
