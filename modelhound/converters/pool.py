@@ -52,13 +52,14 @@ def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> No
     warnings.filterwarnings("ignore")
     from modelhound.converters.registry import convert_here
 
+    problem = ""
     try:  # warm up: pay the heavy imports before the first time limit starts
         import onnxruntime  # noqa: F401
         import tensorflow  # noqa: F401
         import tf2onnx  # noqa: F401
-    except Exception:  # noqa: BLE001 - a missing runtime shows up per model instead
-        pass
-    outbox.send("ready")
+    except (ImportError, MemoryError, OSError) as exc:  # e.g. RLIMIT_AS too tight to map TF
+        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    outbox.send(("ready", problem))
     while True:
         try:
             found = inbox.recv()
@@ -114,15 +115,17 @@ class _Worker:
         os.close(to_parent_w)
         self._send = Connection(to_child_w, readable=False)
         self._recv = Connection(to_parent_r, writable=False)
+        problem = ""
         if self._recv.poll(STARTUP_S):
             try:
-                if self._recv.recv() == "ready":
+                tag, problem = self._recv.recv()
+                if tag == "ready" and not problem:
                     return ""
-            except (EOFError, OSError):
+            except (EOFError, OSError, ValueError, TypeError):
                 pass
         self.kill()
-        return (f"worker failed to start ({_signal_name(self._proc.returncode)}; "
-                f"memory limit {self._memory_mb} MiB)")
+        detail = problem or _signal_name(self._proc.returncode)
+        return f"worker failed to start ({detail}; memory limit {self._memory_mb} MiB)"
 
     def kill(self) -> None:
         """Kill the process (if any) and close the pipes."""
