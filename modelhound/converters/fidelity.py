@@ -20,6 +20,8 @@ import numpy as np
 from modelhound.converters.runtimes import DYNAMIC_DIM
 from modelhound.records import TensorSpec
 
+#: The fidelity the project aims at; errors above it are explained in the reason.
+GOAL = 1e-4
 #: Largest accepted relative error of a float model's runnable form. The goal is 1e-4;
 #: float32 re-association in deep nets (pose_landmark_full: ~1e-4) needs a margin.
 TOLERANCE = 1e-3
