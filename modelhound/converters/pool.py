@@ -106,10 +106,15 @@ class _Worker:
         to_child_r, to_child_w = os.pipe()
         to_parent_r, to_parent_w = os.pipe()
         out = subprocess.DEVNULL if self._quiet else None
+        # the child must import this very modelhound, whatever the caller's cwd / sys.path
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "modelhound.converters.pool", str(to_child_r),
              str(to_parent_w), str(self._memory_mb), "1" if self._quiet else "0"],
             pass_fds=(to_child_r, to_parent_w), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            env=env,
         )
         os.close(to_child_r)
         os.close(to_parent_w)

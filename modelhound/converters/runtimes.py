@@ -42,7 +42,9 @@ def _split_batch(inputs: Sequence[np.ndarray], specs: Sequence[TensorSpec]) -> i
     """Check the inputs against the specs and return the common batch size."""
     if len(inputs) != len(specs):
         raise ValueError(f"expected {len(specs)} inputs, got {len(inputs)}")
-    batches = {int(np.asarray(x).shape[0]) if np.ndim(x) else 1 for x in inputs}
+    batches = {int(np.asarray(x).shape[0]) for x in inputs if np.ndim(x)}  # scalars: no batch
+    if not batches:
+        return 1
     if len(batches) != 1:
         raise ValueError(f"inputs disagree on the batch size: {sorted(batches)}")
     return batches.pop()
