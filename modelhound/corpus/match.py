@@ -1,0 +1,182 @@
+"""Matching an extracted model against the zoo: exact bytes, weights, then behaviour.
+
+Signals, strongest first:
+
+1. **same bytes** (sha256): an identical copy, found without running anything;
+2. **weights** (white-box): the suspect carries the reference's tensors, identical in
+   another format or layout, dequantized, pruned or partly fine-tuned
+   (:mod:`modelhound.fingerprint.weights`);
+3. **behaviour** (ModelDiff): the cosine of the DDVs on the reference's probe pairs,
+   which also catches distilled and stolen models whose weights share nothing.
+
+The combined verdict names the reference, a reuse type and the evidence behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from modelhound.corpus.zoo import Reference, Zoo
+
+#: ModelDiff similarity at or above which behaviour alone says "reused" (see bench/reuse)
+BEHAVIOUR_THRESHOLD = 0.80
+#: weight-evidence strength at or above which the weights alone say "reused"
+WEIGHTS_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class Signals:
+    """The evidence about one (suspect, reference) pair."""
+
+    reference: str
+    same_bytes: bool = False
+    weight_strength: float | None = None
+    weight_kind: str = ""
+    weight_evidence: str = ""
+    behaviour: float | None = None
+    """ModelDiff similarity, when both sides could be run on the probe pairs."""
+    behaviour_note: str = ""
+
+
+@dataclass(frozen=True)
+class Match:
+    """The combined verdict for a suspect model."""
+
+    reference: str
+    verdict: str
+    """reused or not-reused."""
+    reuse_type: str
+    """identical copy, re-packaged, quantized, pruned, fine-tuned or transfer, distilled or
+    stolen ('' when not reused)."""
+    confidence: float
+    similarity: float | None
+    """ModelDiff similarity to the matched reference, when computed."""
+    weight_similarity: float | None
+    evidence: str
+    signals: tuple[Signals, ...] = field(default=(), repr=False)
+
+
+_WEIGHT_TYPES = {
+    "identical-weights": "re-packaged",
+    "near-identical": "re-packaged",
+    "half-precision": "quantized",
+    "quantized": "quantized",
+    "pruned": "pruned",
+    "fine-tuned": "fine-tuned or transfer",
+}
+
+
+def verdict(s: Signals) -> tuple[bool, str, float]:
+    """(reused, reuse type, confidence) from one pair's signals."""
+    if s.same_bytes:
+        return True, "identical copy", 1.0
+    w = s.weight_strength or 0.0
+    b = s.behaviour
+    if s.weight_kind in _WEIGHT_TYPES and w >= WEIGHTS_THRESHOLD:
+        conf = min(1.0, 0.5 + 0.5 * w)
+        return True, _WEIGHT_TYPES[s.weight_kind], conf
+    if b is not None and b >= BEHAVIOUR_THRESHOLD:
+        if s.weight_kind == "partial":
+            return True, "fine-tuned or transfer", b
+        return True, "distilled or stolen", b
+    return False, "", max(w, b or 0.0)
+
+
+def _rank(s: Signals) -> tuple[float, ...]:
+    reused, _, conf = verdict(s)
+    return (1.0 if reused else 0.0, conf, s.weight_strength or 0.0, s.behaviour or 0.0)
+
+
+def decide(signals: Sequence[Signals]) -> Match | None:
+    """The best-supported reference among the signals (None when there are none)."""
+    if not signals:
+        return None
+    best = max(signals, key=_rank)
+    reused, rtype, conf = verdict(best)
+    parts = []
+    if best.same_bytes:
+        parts.append("same sha256 as the reference")
+    if best.weight_evidence and best.weight_strength:
+        parts.append(best.weight_evidence)
+    if best.behaviour is not None:
+        parts.append(f"ModelDiff similarity {best.behaviour:.3f} (threshold {BEHAVIOUR_THRESHOLD})")
+    elif best.behaviour_note:
+        parts.append(best.behaviour_note)
+    return Match(
+        reference=best.reference if reused or conf > 0 else "",
+        verdict="reused" if reused else "not-reused",
+        reuse_type=rtype,
+        confidence=round(float(conf), 4),
+        similarity=best.behaviour,
+        weight_similarity=best.weight_strength,
+        evidence="; ".join(parts),
+        signals=tuple(signals),
+    )
+
+
+class Matcher:
+    """Matches suspects against one zoo; keeps the zoo's tensors and profiles in memory."""
+
+    def __init__(self, zoo: Zoo) -> None:
+        self.zoo = zoo
+        self.refs = zoo.references()
+        self._profiles: dict[str, Any] = {}
+
+    def profile(self, ref: Reference) -> Any:
+        """A reference's stored profile (cached)."""
+        if ref.name not in self._profiles:
+            self._profiles[ref.name] = self.zoo.profile(ref)
+        return self._profiles[ref.name]
+
+    def probes_for(self, suspect_is_image: bool | None) -> list[str]:
+        """Probe sets the suspect should be run on (each once, whatever the references)."""
+        ids = sorted({r.probe_id for r in self.refs if r.probe_id})
+        if suspect_is_image is None:
+            return []
+        return [p for p in ids if self.zoo.pairs(p).is_image == suspect_is_image]
+
+    def match(
+        self,
+        sha256: str,
+        tensors: Sequence[Any],
+        suspect_ddvs: Mapping[str, Sequence[float]] | None = None,
+        behaviour_note: str = "",
+    ) -> Match | None:
+        """Compare one suspect (its sha256, weight tensors and DDVs per probe) to every reference."""
+        from modelhound.fingerprint.modeldiff import ddv_similarity
+        from modelhound.fingerprint.weights import compare_weights, multiset_key
+
+        suspect_ddvs = suspect_ddvs or {}
+        sizes = {t.values.size for t in tensors}
+        signals = []
+        for ref in self.refs:
+            same = ref.sha256 == sha256
+            wstrength: float | None = None
+            wkind, wevid = "", ""
+            if not same and tensors:
+                ref_tensors = self.zoo.tensors(ref)
+                if ref_tensors and sizes & {t.values.size for t in ref_tensors}:
+                    wm = compare_weights(tensors, ref_tensors)
+                    wstrength, wkind, wevid = wm.strength, wm.kind, wm.evidence
+                elif ref_tensors:
+                    wstrength, wkind, wevid = 0.0, "none", "weights: no tensor of a matching size"
+            beh: float | None = None
+            note = behaviour_note
+            prof = self.profile(ref) if ref.probe_id else None
+            if prof is not None and ref.probe_id in suspect_ddvs:
+                beh = ddv_similarity(prof.ddv, suspect_ddvs[ref.probe_id])
+            elif prof is None and not note:
+                note = "reference has no behavioural profile"
+            signals.append(Signals(ref.name, same, wstrength, wkind, wevid, beh, note))
+        return decide(signals)
+
+
+def weights_only_index(zoo: Zoo, tensors: Sequence[Any]) -> dict[str, int]:
+    """References sharing exact weight tensors with the suspect (layout-independent)."""
+    from modelhound.fingerprint.weights import multiset_key
+
+    return zoo.by_tensor_keys(multiset_key(t.values) for t in tensors)
+
+
+SuspectRunner = Callable[[Any, Sequence[str]], Mapping[str, Sequence[float]]]

@@ -1,0 +1,300 @@
+"""The reference zoo: known models, their runnable forms and their stored profiles.
+
+A zoo is a folder::
+
+    zoo.sqlite              index: references, probe sets, weight-tensor keys; schema version
+    refs/<name>/model.*     the reference as published (plus companions: a Caffe prototxt)
+    refs/<name>/model.onnx  its runnable ONNX form, when it has one
+    refs/<name>/profile.json  its ModelDiff profile (DDV) on its probe set
+    probes/<id>.npz         ModelDiff input pairs, shared by references with the same input
+
+A zoo built once is used without torch: matching replays the stored pairs (two forward
+passes per probe set) and compares stored DDVs and weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+from modelhound import __version__
+from modelhound.errors import CorpusError
+from modelhound.records import FoundModel, ModelFormat
+
+ZOO_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refs (
+    name TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refs_sha ON refs(sha256);
+CREATE TABLE IF NOT EXISTS tensor_keys (
+    name TEXT NOT NULL REFERENCES refs(name) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    numel INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tensor_keys_key ON tensor_keys(key);
+CREATE TABLE IF NOT EXISTS probes (
+    probe_id TEXT PRIMARY KEY,
+    spec_key TEXT NOT NULL,
+    generated_on TEXT NOT NULL,
+    file TEXT NOT NULL
+);
+"""
+
+_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One known model in the zoo."""
+
+    name: str
+    format: str
+    subformat: str
+    sha256: str
+    size: int
+    source: str = ""
+    license: str = ""
+    task: str = ""
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    runnable: bool = False
+    runtime: str = ""
+    conversion_rel_error: float | None = None
+    not_runnable_reason: str = ""
+    probe_id: str = ""
+    """The probe set its profile was computed on ('' when it has no profile)."""
+    seeds: str = ""
+    profile_note: str = ""
+    files: tuple[str, ...] = ()
+    """Original files, relative to the zoo folder (model first, then companions)."""
+    onnx_file: str = ""
+    added: str = ""
+    params: int | None = None
+
+    def to_json(self) -> str:
+        """Serialised record for the index."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Reference":
+        """Inverse of :meth:`to_json`."""
+        d = json.loads(text)
+        for k in ("inputs", "outputs", "files"):
+            d[k] = tuple(d.get(k, ()))
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def safe_ref_name(name: str) -> str:
+    """A reference name usable as a folder name."""
+    return _NAME.sub("_", name).strip("._-")[:80] or "model"
+
+
+@dataclass
+class Zoo:
+    """An opened zoo folder."""
+
+    path: Path
+    _db: sqlite3.Connection = field(repr=False, default=None)  # type: ignore[assignment]
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], create: bool = False) -> "Zoo":
+        """Open a zoo; ``create`` makes an empty one where there is none."""
+        p = Path(path)
+        index = p / "zoo.sqlite"
+        if not index.exists():
+            if not create:
+                raise CorpusError(f"{p}: no zoo here (create one with `modelhound zoo add`)")
+            p.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(index, isolation_level=None)
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise CorpusError(f"{index}: not a modelhound zoo index ({e})") from e
+        zoo = cls(p, db)
+        zoo._check_version()
+        return zoo
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('generator', ?)",
+                             (str(ZOO_SCHEMA_VERSION), f"modelhound {__version__}"))
+        elif row[0] != str(ZOO_SCHEMA_VERSION):
+            raise CorpusError(
+                f"{self.path}: zoo has schema version {row[0]}, this modelhound reads version "
+                f"{ZOO_SCHEMA_VERSION}; rebuild it (`modelhound zoo add` / `zoo import-wheel`)"
+            )
+
+    def close(self) -> None:
+        """Close the index."""
+        self._db.close()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def references(self) -> list[Reference]:
+        """All references, by name."""
+        return [Reference.from_json(r) for (r,) in
+                self._db.execute("SELECT record FROM refs ORDER BY name")]
+
+    def get(self, name: str) -> Reference:
+        """One reference; CorpusError when absent."""
+        row = self._db.execute("SELECT record FROM refs WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise CorpusError(f"{self.path}: no reference named {name!r}")
+        return Reference.from_json(row[0])
+
+    def by_sha256(self, sha: str) -> list[Reference]:
+        """References whose original file has this sha256."""
+        return [Reference.from_json(r) for (r,) in
+                self._db.execute("SELECT record FROM refs WHERE sha256 = ? ORDER BY name", (sha,))]
+
+    def by_tensor_keys(self, keys: Iterable[str]) -> dict[str, int]:
+        """name -> how many of ``keys`` (weight-multiset hashes) each reference shares."""
+        keys = list(set(keys))
+        out: dict[str, int] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            q = ",".join("?" * len(chunk))
+            for name, n in self._db.execute(
+                    f"SELECT name, count(DISTINCT key) FROM tensor_keys WHERE key IN ({q}) "
+                    "GROUP BY name", chunk):
+                out[name] = out.get(name, 0) + n
+        return out
+
+    def file(self, relative: str) -> Path:
+        """Absolute path of a file stored in the zoo."""
+        return self.path / relative
+
+    def probe_file(self, probe_id: str) -> Path:
+        """The pairs file of a probe set."""
+        row = self._db.execute("SELECT file FROM probes WHERE probe_id = ?", (probe_id,)).fetchone()
+        if row is None:
+            raise CorpusError(f"{self.path}: no probe set {probe_id}")
+        return self.path / row[0]
+
+    def probe_for_spec(self, spec_key: str) -> str | None:
+        """An existing probe set for references with this input, if any."""
+        row = self._db.execute("SELECT probe_id FROM probes WHERE spec_key = ? ORDER BY rowid",
+                               (spec_key,)).fetchone()
+        return row[0] if row else None
+
+    # -- writing --------------------------------------------------------------------------
+
+    def unique_name(self, wanted: str) -> str:
+        """``wanted`` made safe and not yet taken."""
+        base = safe_ref_name(wanted)
+        name, i = base, 2
+        while self._db.execute("SELECT 1 FROM refs WHERE name = ?", (name,)).fetchone():
+            name, i = f"{base}-{i}", i + 1
+        return name
+
+    def store_files(self, name: str, found: FoundModel) -> tuple[str, ...]:
+        """Write a reference's original bytes (and companions) under refs/<name>/."""
+        folder = self.path / "refs" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        ext = {ModelFormat.TFLITE: ".tflite", ModelFormat.ONNX: ".onnx",
+               ModelFormat.CAFFE: ".caffemodel", ModelFormat.TF_GRAPHDEF: ".pb"}.get(
+            found.entry.format, ".bin")
+        files = [f"refs/{name}/model{ext}"]
+        (self.path / files[0]).write_bytes(found.data)
+        for i, (entry, data) in enumerate(sorted(found.companions.items())):
+            suffix = ".prototxt" if found.entry.format is ModelFormat.CAFFE else ".companion"
+            rel = f"refs/{name}/companion{i}{suffix}"
+            (self.path / rel).write_bytes(data)
+            files.append(rel)
+        return tuple(files)
+
+    def store_onnx(self, name: str, onnx: bytes) -> str:
+        """Write the reference's runnable ONNX form."""
+        rel = f"refs/{name}/model.onnx" if not (self.path / f"refs/{name}/model.onnx").exists() \
+            else f"refs/{name}/runnable.onnx"
+        (self.path / rel).write_bytes(onnx)
+        return rel
+
+    def store_probe(self, probe_id: str, spec_key: str, generated_on: str, pairs: Any) -> None:
+        """Record a probe set (pairs written as probes/<id>.npz)."""
+        from modelhound.fingerprint.profile import save_pairs
+
+        rel = f"probes/{probe_id}.npz"
+        (self.path / "probes").mkdir(exist_ok=True)
+        save_pairs(self.path / rel, pairs)
+        self._db.execute("INSERT OR REPLACE INTO probes VALUES (?,?,?,?)",
+                         (probe_id, spec_key, generated_on, rel))
+
+    def store_profile(self, name: str, profile: Any) -> None:
+        """Write the reference's profile next to its files."""
+        from modelhound.fingerprint.profile import save_profile
+
+        save_profile(self.path / "refs" / name / "profile.json", profile)
+
+    def insert(self, ref: Reference, tensor_keys: Iterable[tuple[str, int]] = ()) -> None:
+        """Add (or replace) a reference in the index."""
+        self._db.execute("BEGIN")
+        self._db.execute("DELETE FROM refs WHERE name = ?", (ref.name,))
+        self._db.execute("INSERT INTO refs VALUES (?,?,?)", (ref.name, ref.sha256, ref.to_json()))
+        self._db.executemany("INSERT INTO tensor_keys VALUES (?,?,?)",
+                             [(ref.name, k, n) for k, n in tensor_keys])
+        self._db.execute("COMMIT")
+
+    def remove(self, name: str) -> None:
+        """Delete a reference and its files (probe sets it generated stay for the others)."""
+        self.get(name)
+        self._db.execute("DELETE FROM refs WHERE name = ?", (name,))
+        shutil.rmtree(self.path / "refs" / safe_ref_name(name), ignore_errors=True)
+
+    # -- loading for matching -------------------------------------------------------------
+
+    def profile(self, ref: Reference) -> Any:
+        """The stored profile of a reference (None when it has none)."""
+        from modelhound.fingerprint.profile import load_profile
+
+        path = self.path / "refs" / ref.name / "profile.json"
+        return load_profile(path) if ref.probe_id and path.exists() else None
+
+    def pairs(self, probe_id: str) -> Any:
+        """A probe set's pairs (cached per zoo)."""
+        return _load_pairs(str(self.probe_file(probe_id)))
+
+    def tensors(self, ref: Reference) -> list[Any]:
+        """The reference's weight tensors, read from its original file (cached)."""
+        return _load_tensors(str(self.path), ref.name, ref.format, ref.subformat, ref.files)
+
+
+@lru_cache(maxsize=64)
+def _load_pairs(path: str) -> Any:
+    from modelhound.fingerprint.profile import load_pairs
+
+    return load_pairs(path)
+
+
+@lru_cache(maxsize=256)
+def _load_tensors(root: str, name: str, fmt: str, subformat: str, files: tuple[str, ...]) -> list[Any]:
+    from modelhound.errors import ExtractError
+    from modelhound.extractor.tensors import read_tensors
+
+    data = (Path(root) / files[0]).read_bytes()
+    companions = {f: (Path(root) / f).read_bytes() for f in files[1:]}
+    try:
+        return read_tensors(ModelFormat(fmt), subformat, data, companions)
+    except ExtractError:
+        return []
+
+
+def now() -> str:
+    """UTC timestamp for records."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,91 @@
+"""Derived copies of a real model, made the way apps make them, for the demo and the tests.
+
+- ``strip_tflite_metadata``: the same graph and weights re-packaged without metadata;
+- ``prune_tflite``: global magnitude pruning of the weight buffers (the smallest go to 0);
+- ``perturb_tflite``: the last weight tensors moved by seeded noise, standing in for a
+  retrained head (no training data ships with the public models; say so where it is used);
+- ``quantize_onnx``: onnxruntime's dynamic int8 quantization of an ONNX form.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+_FLOAT = {0: np.float32, 1: np.float16}
+
+
+def _unpack(data: bytes):  # type: ignore[no-untyped-def]
+    from ai_edge_litert import schema_py_generated as s
+
+    return s, s.ModelT.InitFromObj(s.Model.GetRootAs(data, 0))
+
+
+def _pack(model) -> bytes:  # type: ignore[no-untyped-def]
+    import flatbuffers
+
+    b = flatbuffers.Builder(1 << 20)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def strip_tflite_metadata(data: bytes) -> bytes:
+    """The model without its metadata, description and signature names."""
+    _, model = _unpack(data)
+    model.metadata = None
+    model.metadataBuffer = None
+    model.description = None
+    model.signatureDefs = None
+    return _pack(model)
+
+
+def _weight_buffers(model) -> list[tuple[int, type]]:  # type: ignore[no-untyped-def]
+    seen: dict[int, type] = {}
+    for sub in model.subgraphs or []:
+        for t in sub.tensors or []:
+            buf = model.buffers[t.buffer] if t.buffer < len(model.buffers or []) else None
+            if (buf is not None and buf.data is not None and t.type in _FLOAT
+                    and t.sparsity is None and len(buf.data) >= 64 * np.dtype(_FLOAT[t.type]).itemsize):
+                seen.setdefault(t.buffer, _FLOAT[t.type])
+    return sorted(seen.items())
+
+
+def prune_tflite(data: bytes, fraction: float = 0.5) -> bytes:
+    """Zero the ``fraction`` smallest-magnitude weights over all weight buffers."""
+    _, model = _unpack(data)
+    bufs = _weight_buffers(model)
+    values = {i: np.frombuffer(bytes(bytearray(model.buffers[i].data)), dtype=dt).astype(np.float32)
+              for i, dt in bufs}
+    cut = np.quantile(np.abs(np.concatenate(list(values.values()))), fraction)
+    for i, dt in bufs:
+        v = values[i]
+        pruned = np.where(np.abs(v) <= cut, 0, v).astype(dt)
+        model.buffers[i].data = np.frombuffer(pruned.tobytes(), dtype=np.uint8)
+    return _pack(model)
+
+
+def perturb_tflite(data: bytes, share: float = 0.3, noise: float = 0.3, seed: int = 0) -> bytes:
+    """Move the last ``share`` of the weight tensors by ``noise`` times their spread."""
+    _, model = _unpack(data)
+    bufs = _weight_buffers(model)
+    rng = np.random.default_rng(seed)
+    for i, dt in bufs[int(len(bufs) * (1 - share)):]:
+        v = np.frombuffer(bytes(bytearray(model.buffers[i].data)), dtype=dt).astype(np.float32)
+        moved = (v + noise * v.std() * rng.standard_normal(v.shape)).astype(dt)
+        model.buffers[i].data = np.frombuffer(moved.tobytes(), dtype=np.uint8)
+    return _pack(model)
+
+
+def quantize_onnx(onnx_bytes: bytes) -> bytes:
+    """onnxruntime's dynamic quantization: int8 weights, float activations."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "in.onnx"), os.path.join(tmp, "out.onnx")
+        with open(src, "wb") as f:
+            f.write(onnx_bytes)
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        with open(dst, "rb") as f:
+            return f.read()
