@@ -99,7 +99,7 @@ def _convert_checked(
         notes.append("dynamic-range model: LiteRT quantizes activations at run time, "
                      "ONNX computes them in float")
     if exposed:
-        notes.append("sigmoid outputs checked on their logits")
+        notes.append("sigmoid/softmax outputs checked on their logits")
     result = verified(
         found, onnx_bytes, check_native, converter=converter_name(), notes=notes,
         ignore=frozenset(exposed), tolerance=tolerance,

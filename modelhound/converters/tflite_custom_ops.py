@@ -164,12 +164,16 @@ def flatten_fc_inputs(model: Any) -> int:
     return count
 
 
-def expose_logits(model: Any) -> dict[str, str]:
-    """Add the input of every LOGISTIC that produces a graph output as an extra output.
+#: Output activations whose logits the fidelity check compares instead.
+SATURATING = frozenset({"LOGISTIC", "SOFTMAX"})
 
-    Returns ``{sigmoid output name: logits name}``. On inputs where a sigmoid saturates
-    (masks are ~1e-8 on noise) max-normalised errors of its output are meaningless, so
-    fidelity is measured on the logits instead.
+
+def expose_logits(model: Any) -> dict[str, str]:
+    """Add the input of every LOGISTIC/SOFTMAX producing a graph output as an extra output.
+
+    Returns ``{output name: logits name}``. On seeded noise a sigmoid saturates (masks
+    are ~1e-8) and a softmax goes one-hot, so max-normalised errors of those outputs are
+    meaningless or blind; fidelity is measured on the logits instead.
     """
     graph = model.subgraphs[0]
     producers = {int(op.outputs[0]): op for op in graph.operators or [] if len(op.outputs)}
@@ -177,7 +181,7 @@ def expose_logits(model: Any) -> dict[str, str]:
     extra = []
     for out in list(graph.outputs):
         op = producers.get(int(out))
-        if op is not None and op_name(model, op.opcodeIndex) == "LOGISTIC":
+        if op is not None and op_name(model, op.opcodeIndex) in SATURATING:
             logits = int(op.inputs[0])
             exposed[_text(graph.tensors[out].name)] = _text(graph.tensors[logits].name)
             if logits not in graph.outputs:
