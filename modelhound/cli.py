@@ -65,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     ext.add_argument("--out", required=True, metavar="DIR", help="folder to write models into")
     limits_args(ext)
 
+    cmp_ = sub.add_parser("compare", help="is model B derived from model A? (A: the reference)")
+    cmp_.add_argument("a", metavar="A", help="model file, or ARCHIVE!/ENTRY")
+    cmp_.add_argument("b", metavar="B", help="model file, or ARCHIVE!/ENTRY")
+    cmp_.add_argument("--seeds", metavar="DIR", help="images from A's domain for the ModelDiff pairs")
+    cmp_.add_argument("--pairs", type=int, default=100, help="ModelDiff pairs (default 100)")
+    cmp_.add_argument("--steps", type=int, default=50, help="PGD steps (default 50)")
+    cmp_.add_argument("--no-behaviour", action="store_true", help="bytes and weights only")
+    cmp_.add_argument("--json", action="store_true", help="print JSON")
+
     zoo = sub.add_parser("zoo", help="manage a reference zoo")
     zsub = zoo.add_subparsers(dest="zoo_command", required=True)
 
@@ -279,6 +288,33 @@ def _zoo_add(args: argparse.Namespace, zoo: Any, console: Any, err: Any) -> None
                      on_added=added)
 
 
+def _cmd_compare(args: argparse.Namespace, console: Any) -> int:
+    import json
+
+    from modelhound.comparison import compare_files
+
+    r = compare_files(args.a, args.b, seeds_dir=args.seeds, n_pairs=args.pairs,
+                      pgd_steps=args.steps, behaviour=not args.no_behaviour)
+    if args.json:
+        print(json.dumps(r.as_dict(), indent=2))
+        return 0
+    sim = "n/a" if r.similarity is None else f"{r.similarity:.3f}"
+    wsim = "n/a" if r.weight_similarity is None else f"{r.weight_similarity:.3f}"
+    console.print(f"A: {r.a} ({r.a_format})\nB: {r.b} ({r.b_format})")
+    console.print(f"ModelDiff similarity: {sim} (threshold {r.threshold}); "
+                  f"weight similarity: {wsim} ({r.weight_kind or 'n/a'})")
+    if r.modeldiff:
+        md = r.modeldiff
+        console.print(f"inputs: {md['n_pairs']} {md['generator']} pairs generated on A from "
+                      f"{md['seeds']}; fed to A as {md['inputs_a']}, to B as {md['inputs_b']}")
+    verdict = f"REUSED ({r.reuse_type}, confidence {r.confidence:.2f})" if r.reused else \
+        f"not reused (confidence {r.confidence:.2f})"
+    console.print(f"verdict: {verdict}")
+    for e in r.evidence:
+        console.print(f"  - {e}")
+    return 0
+
+
 def _cmd_extract(args: argparse.Namespace, limits: Limits, console: Any, err: Any) -> int:
     from modelhound.extractor.dump import ModelDumper
     from modelhound.pipeline import ScanOptions, discover, scan
@@ -316,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args, console, err)
         if args.command == "zoo":
             return _cmd_zoo(args, console, err)
+        if args.command == "compare":
+            return _cmd_compare(args, console)
         limits = _limits(args, parser)
         if args.command == "demo":
             from modelhound.demo import build_demo

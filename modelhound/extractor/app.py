@@ -126,6 +126,8 @@ class _Walk:
     xapk: Manifest | None = None
     splits: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    siblings: set[str] = field(default_factory=set)
+    """Paths of files beside a bare model file, read only to pair it (never reported)."""
     closers: list[Callable[[], None]] = field(default_factory=list)
     """Archives stay open until pairing is done: weight blobs are read late."""
 
@@ -344,6 +346,9 @@ class _Walk:
                 used_p.add(pi)
                 used_m.add(mi)
         for mi, (member, data, _) in enumerate(self.caffemodels):
+            if member.path in self.siblings and (
+                    mi not in pairs or self.protos[pairs[mi]][0].path in self.siblings):
+                continue  # neither half is the input itself
             if mi in pairs:
                 pm, pdata, _ = self.protos[pairs[mi]]
                 info = _caffe_info(pdata, data)
@@ -355,7 +360,7 @@ class _Walk:
                 sn = Sniffed(ModelFormat.CAFFE, "caffemodel", "protobuf NetParameter with layers")
                 self.found(member, data, sn, info, reason="no matching prototxt in the app")
         for pi, (member, data, _) in enumerate(self.protos):
-            if pi not in used_p:
+            if pi not in used_p and member.path not in self.siblings:
                 info = _safe_describe(lambda d=data: caffe.describe(d, "prototxt"))
                 sn = Sniffed(ModelFormat.CAFFE, "prototxt", "text NetParameter with layer blocks")
                 self.found(member, data, sn, info, reason="definition only: no matching weights")
@@ -406,7 +411,7 @@ class _Walk:
     def flag_suspects(self) -> None:
         """High-entropy blobs with no signature, where models live: suspected encrypted."""
         for u in self.unknowns:
-            if u.member.size < 1024 or not model_like(u.member.path):
+            if u.member.size < 1024 or not model_like(u.member.path) or u.member.path in self.siblings:
                 continue
             try:
                 head = u.head if len(u.head) >= min(u.member.size, HEAD_BYTES) else \
@@ -491,6 +496,8 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
             member = Member(path=os.path.basename(path), name=os.path.basename(path), size=size,
                             compressed_size=size, opener=lambda: open(path, "rb"))
             walk.visit(member, 0)
+            if walk.params or walk.protos or walk.caffemodels:
+                _visit_siblings(walk, path)
         walk.pair_caffe()
         walk.pair_ncnn()
         walk.flag_suspects()
@@ -501,6 +508,38 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
         models=tuple(sorted(walk.models, key=lambda m: m.entry.entry)),
         others=tuple(sorted(walk.rows, key=lambda r: r.entry)),
     )
+
+
+#: at most this many files beside a bare model file are read to find its companion
+MAX_SIBLINGS = 64
+
+
+def _visit_siblings(walk: _Walk, path: str) -> None:
+    """A bare ncnn param or Caffe file: its weights / definition may lie beside it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return
+    own = os.path.basename(path)
+    count = 0
+    for name in names:
+        full = os.path.join(folder, name)
+        if name == own or not os.path.isfile(full) or count >= MAX_SIBLINGS:
+            continue
+        count += 1
+        size = os.path.getsize(full)
+        if size > walk.budget.limits.max_entry_bytes:
+            continue
+        sibling = Member(path=name, name=name, size=size, compressed_size=size,
+                         opener=lambda full=full: open(full, "rb"))
+        walk.siblings.add(name)
+        before = len(walk.models), len(walk.rows)
+        walk.visit(sibling, 0)
+        # a sibling that is a model of its own is not part of this input
+        del walk.models[before[0]:]
+        del walk.rows[before[1]:]
+        walk.params = [p for p in walk.params if p[0].path not in walk.siblings]
 
 
 def _app_info(base: AppInfo, walk: _Walk) -> AppInfo:

@@ -232,3 +232,17 @@ def test_app_bundle_manifest_in_protobuf_xml_is_read(tmp_path):
         "aab", "com.example.aab", "12", "Bundle", "24")
     assert a.runtimes == ("tflite",) and not a.problems
     assert [m.entry.entry for m in x.models] == ["base/assets/model.tflite"]
+
+
+def test_bare_model_file_finds_its_companion_beside_it_by_content(tmp_path):
+    # names swapped as in the real MTCNN repository: content decides
+    for src, dst in (("mtcnn-det2.prototxt", "b.prototxt"), ("mtcnn-det3.caffemodel", "a.caffemodel"),
+                     ("mtcnn-det2.caffemodel", "b.caffemodel"), ("mtcnn-det1.param", "x.param")):
+        (tmp_path / dst).write_bytes(fixture_path("models", "caffe" if "param" not in src else "ncnn", src).read_bytes())
+    (tmp_path / "weights.dat").write_bytes(fixture_path("models", "ncnn", "mtcnn-det1.bin").read_bytes())
+    x = extract(str(tmp_path / "b.prototxt"))
+    [m] = x.models
+    assert (m.entry.entry, m.entry.companions) == ("a.caffemodel", ("b.prototxt",))
+    y = extract(str(tmp_path / "x.param"))
+    [n] = y.models
+    assert n.entry.companions == ("weights.dat",) and not y.others

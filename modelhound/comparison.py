@@ -1,0 +1,144 @@
+"""``modelhound compare A B``: is B derived from A? Bytes, weights and behaviour.
+
+A is treated as the reference (the known model) and B as the suspect; ModelDiff pairs are
+generated on A, as the zoo does (bench/reuse measures both choices).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelhound.corpus.match import Signals, verdict
+from modelhound.errors import ExtractError, ModelhoundError
+from modelhound.records import FoundModel, Status
+
+
+def pick_model(spec: str) -> FoundModel:
+    """The model named by ``FILE`` or ``FILE!/ENTRY`` (an archive must then name one)."""
+    from modelhound.extractor import extract
+
+    path, _, entry = spec.partition("!/")
+    if not os.path.exists(path):
+        raise ExtractError(f"{path}: no such file")
+    x = extract(path)
+    if x.error:
+        raise ExtractError(x.error)
+    models = [m for m in x.models if m.entry.status is Status.OK]
+    if entry:
+        models = [m for m in models if m.entry.entry == entry]
+        if not models:
+            raise ExtractError(f"{spec}: no model at that entry")
+    if not models:
+        raise ExtractError(f"{path}: no model found")
+    if len(models) > 1:
+        names = ", ".join(m.entry.entry for m in models[:8])
+        raise ExtractError(f"{path}: holds {len(models)} models; name one as {path}!/ENTRY ({names})")
+    return models[0]
+
+
+@dataclass(frozen=True)
+class FileComparison:
+    """The outcome of comparing two model files."""
+
+    a: str
+    b: str
+    a_format: str
+    b_format: str
+    reused: bool
+    reuse_type: str
+    confidence: float
+    similarity: float | None
+    """ModelDiff similarity (cosine of DDVs), when both models ran."""
+    threshold: float
+    weight_similarity: float | None
+    weight_kind: str
+    evidence: tuple[str, ...]
+    modeldiff: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready view."""
+        return {
+            "a": self.a, "b": self.b, "a_format": self.a_format, "b_format": self.b_format,
+            "verdict": "reused" if self.reused else "not-reused", "reuse_type": self.reuse_type,
+            "confidence": self.confidence, "similarity": self.similarity,
+            "threshold": self.threshold, "weight_similarity": self.weight_similarity,
+            "weight_kind": self.weight_kind, "evidence": list(self.evidence),
+            "modeldiff": self.modeldiff,
+        }
+
+
+def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int = 100,
+                  pgd_steps: int = 50, behaviour: bool = True) -> FileComparison:
+    """Compare two model files (any recognised format; behaviour needs runnable ones)."""
+    from modelhound.corpus.match import BEHAVIOUR_THRESHOLD
+    from modelhound.extractor.tensors import read_tensors
+    from modelhound.fingerprint.weights import compare_weights
+
+    fa, fb = pick_model(a), pick_model(b)
+    evidence: list[str] = []
+    same = fa.entry.sha256 == fb.entry.sha256
+    if same:
+        evidence.append("same sha256")
+    try:
+        ta = read_tensors(fa.entry.format, fa.entry.subformat, fa.data, fa.companions)
+        tb = read_tensors(fb.entry.format, fb.entry.subformat, fb.data, fb.companions)
+        wm = compare_weights(tb, ta) if ta and tb else None
+    except ExtractError as exc:
+        wm = None
+        evidence.append(f"weights not compared: {exc}")
+    if wm is not None:
+        evidence.append(wm.evidence)
+    comp, note = (None, "behaviour not compared (--no-behaviour)")
+    if behaviour:
+        comp, note = _behaviour(fa, fb, seeds_dir, n_pairs, pgd_steps)
+    if comp is not None:
+        evidence.append(f"ModelDiff similarity {comp.similarity:.3f} on {comp.n_pairs} "
+                        f"{comp.generator.value} pairs generated on A ({comp.seeds})")
+    elif note:
+        evidence.append(note)
+    sig = Signals("A", same, wm.strength if wm else None, wm.kind if wm else "",
+                  wm.evidence if wm else "", comp.similarity if comp else None, note)
+    reused, rtype, conf = verdict(sig)
+    return FileComparison(
+        a=a, b=b, a_format=fa.entry.format.value, b_format=fb.entry.format.value,
+        reused=reused, reuse_type=rtype, confidence=round(float(conf), 4),
+        similarity=comp.similarity if comp else None, threshold=BEHAVIOUR_THRESHOLD,
+        weight_similarity=wm.strength if wm else None, weight_kind=wm.kind if wm else "",
+        evidence=tuple(evidence), modeldiff=comp.as_dict() if comp else {},
+    )
+
+
+def _behaviour(fa: FoundModel, fb: FoundModel, seeds_dir: str | None, n_pairs: int,
+               steps: int) -> tuple[Any, str]:
+    from modelhound.converters import ConverterPool, load_runnable
+    from modelhound.corpus.build import _normalization
+    from modelhound.fingerprint.compare import compare_runnables
+    from modelhound.fingerprint.interface import PgdConfig
+
+    with ConverterPool(1) as pool:
+        ca, cb = pool.convert(fa), pool.convert(fb)
+    for name, c in (("A", ca), ("B", cb)):
+        if not c.runnable:
+            return None, f"behaviour not compared: {name} is not runnable ({c.reason})"
+        if len(c.inputs) != 1:
+            return None, f"behaviour not compared: {name} has {len(c.inputs)} inputs"
+    ra, rb = load_runnable(ca, threads=2), load_runnable(cb, threads=2)
+    seeds = None
+    if seeds_dir:
+        from modelhound.corpus.seeds import load_images, seed_set
+
+        imgs = [i for batch in load_images(seeds_dir).values() for i in batch]
+        seeds = seed_set(imgs, ra.inputs[0], n=n_pairs, name=seeds_dir)
+    if seeds is None:
+        from modelhound.fingerprint.seeds import default_seeds
+
+        seeds = default_seeds(ra.inputs[0], n=n_pairs)
+    try:
+        comp = compare_runnables(ra, rb, seeds=seeds, generate_on="a", onnx_a=ca.onnx,
+                                 normalization_a=_normalization(fa),
+                                 normalization_b=_normalization(fb), pgd=PgdConfig(steps=steps))
+    except (ModelhoundError, ValueError) as exc:
+        return None, f"behaviour not compared: {exc}"
+    return comp, ""
