@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="build a demo set of apps, scan it and show the report")
     demo.add_argument("--out", default="modelhound-demo", metavar="DIR",
                       help="folder for the demo apps and reports (default %(default)s)")
+    demo.add_argument("--zoo", metavar="DIR",
+                      help="zoo to draw real models from and match against (default: the "
+                           "default zoo, built on first use)")
     limits_args(demo)
 
     ext = sub.add_parser("extract", help="write every model found to a folder, with a manifest")
@@ -277,15 +280,18 @@ def _zoo_add(args: argparse.Namespace, zoo: Any, console: Any, err: Any) -> None
         prof = r.profile_note or ("no profile" if not r.probe_id else "profiled")
         console.print(f"added {r.name}: {r.format}, runnable={'yes' if r.runnable else 'no'}, {prof}")
 
+    from modelhound.corpus.build import profile_pending
+
     with ConverterPool(1) as pool:
         if args.zoo_command == "import-wheel":
             import_wheel(zoo, args.spec, pool=pool, settings=settings, on_added=added,
                          seeds_for=(lambda task: seeds) if seeds else None)
-            return
-        for f in args.files:
-            add_file(zoo, f, pool=pool, name=args.name, source=args.source,
-                     license=args.license, task=args.task, seeds=seeds, settings=settings,
-                     on_added=added)
+        else:
+            for f in args.files:
+                add_file(zoo, f, pool=pool, name=args.name, source=args.source,
+                         license=args.license, task=args.task, seeds=seeds, settings=settings,
+                         on_added=added)
+    profile_pending(zoo, seeds=seeds, settings=settings, on_added=added)
 
 
 def _cmd_compare(args: argparse.Namespace, console: Any) -> int:
@@ -356,16 +362,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_compare(args, console)
         limits = _limits(args, parser)
         if args.command == "demo":
+            from modelhound.corpus.zoo import Zoo
             from modelhound.demo import build_demo
 
+            args.zoo = args.zoo or _default_zoo(err)
             apps_dir = os.path.join(args.out, "apps")
-            args.paths = build_demo(apps_dir)
+            zoo = Zoo.open(args.zoo)
+            try:
+                args.paths = build_demo(apps_dir, zoo)
+            finally:
+                zoo.close()
             err.print(f"built {len(args.paths)} demo apps in {apps_dir}")
             args.csv = os.path.join(args.out, "findings.csv")
             args.json = os.path.join(args.out, "findings.json")
             args.db = os.path.join(args.out, "modelhound.db")
             args.no_table, args.all, args.resume, args.no_convert = False, True, False, False
-            args.zoo, args.no_match = None, False
+            args.no_match = False
             return _cmd_scan(args, limits, console, err)
         if args.command == "scan":
             return _cmd_scan(args, limits, console, err)

