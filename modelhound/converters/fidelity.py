@@ -28,9 +28,6 @@ TOLERANCE = 1e-3
 #: Accepted error for a model with quantized outputs, in output quanta: integer
 #: kernels of LiteRT and onnxruntime's float-emulated QDQ may round differently.
 QUANTUM_TOLERANCE = 2.0
-#: Accepted error of a dynamic-range (hybrid) TFLite model: LiteRT quantizes activations
-#: to int8 at run time, the ONNX form keeps them in float (documented exception).
-HYBRID_TOLERANCE = 2e-2
 #: Seed of every fidelity check, so reruns measure the same inputs.
 SEED = 0
 #: Batch size of the fidelity check (2: exercises the batching of fixed-batch models).

@@ -107,7 +107,8 @@ class OnnxRunnable:
             )
             for o in self._session.get_outputs()
         )
-        self._per_sample = _fixed_batch_one(self.inputs)
+        # per-tensor dynamic quantization must see one sample at a time (LiteRT: per batch row)
+        self._per_sample = _fixed_batch_one(self.inputs) or b"DynamicQuantizeLinear" in onnx_bytes
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Execute the model on a batch; returns float32 outputs."""

@@ -207,6 +207,73 @@ def is_hybrid(model: Any) -> bool:
     return False
 
 
+HYBRID_MODES = (None, "asymmetric", "symmetric")
+
+
+def emulate_hybrid_inputs(
+    onnx_bytes: bytes, conv: str | None = "asymmetric", matmul: str | None = None
+) -> tuple[bytes, int]:
+    """Quantize the float input of ops with int8 weights, as LiteRT's hybrid kernels do.
+
+    A dynamic-range TFLite CONV_2D / FULLY_CONNECTED quantizes its activations at run
+    time, per batch row, to int8 before an integer product: asymmetrically or
+    symmetrically (scale = max|x| / 127) depending on the kernel. ``conv`` / ``matmul``
+    pick the mode for ONNX Conv resp. Gemm/MatMul nodes whose weights are dequantized int8
+    (None: leave in float). The fake quantization is per tensor, so such models are run
+    sample by sample. Returns (model, number of ops emulated).
+    """
+    import onnx
+    from onnx import helper
+
+    model = onnx.load_from_string(onnx_bytes)
+    int8 = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8}
+    dequantized = {n.output[0] for n in model.graph.node
+                   if n.op_type == "DequantizeLinear" and n.input[0] in int8}
+    modes = {"Conv": conv, "Gemm": matmul, "MatMul": matmul}
+    nodes, count = [], 0
+    for node in model.graph.node:
+        mode = modes.get(node.op_type)
+        if mode and len(node.input) > 1 and node.input[1] in dequantized:
+            base = f"{node.name or node.output[0]}_hybrid"
+            if mode == "symmetric":
+                nodes.extend(_symmetric_fake_quant(node.input[0], base, model))
+            else:
+                nodes.append(helper.make_node("DynamicQuantizeLinear", [node.input[0]],
+                                              [f"{base}_q", f"{base}_s", f"{base}_z"],
+                                              name=f"{base}_q"))
+                nodes.append(helper.make_node("DequantizeLinear",
+                                              [f"{base}_q", f"{base}_s", f"{base}_z"],
+                                              [f"{base}_x"], name=f"{base}_x"))
+            node.input[0] = f"{base}_x"
+            count += 1
+        nodes.append(node)
+    if not count:
+        return onnx_bytes, 0
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model.SerializeToString(), count
+
+
+def _symmetric_fake_quant(x: str, base: str, model: Any) -> list[Any]:
+    """Nodes computing ``{base}_x = clip(round(x / s), -127, 127) * s``, s = max|x| / 127."""
+    from onnx import helper, numpy_helper
+
+    consts = {"127": np.array(127.0, np.float32), "m127": np.array(-127.0, np.float32),
+              "tiny": np.array(1e-30, np.float32)}
+    for key, value in consts.items():
+        model.graph.initializer.append(numpy_helper.from_array(value, f"{base}_{key}"))
+    return [
+        helper.make_node("Abs", [x], [f"{base}_abs"]),
+        helper.make_node("ReduceMax", [f"{base}_abs"], [f"{base}_max"], keepdims=0),
+        helper.make_node("Div", [f"{base}_max", f"{base}_127"], [f"{base}_s0"]),
+        helper.make_node("Max", [f"{base}_s0", f"{base}_tiny"], [f"{base}_s"]),
+        helper.make_node("Div", [x, f"{base}_s"], [f"{base}_d"]),
+        helper.make_node("Round", [f"{base}_d"], [f"{base}_r"]),
+        helper.make_node("Clip", [f"{base}_r", f"{base}_m127", f"{base}_127"], [f"{base}_c"]),
+        helper.make_node("Mul", [f"{base}_c", f"{base}_s"], [f"{base}_x"]),
+    ]
+
+
 def _size(data: Any) -> int:
     """Length of a buffer's data (None, list or numpy array)."""
     return 0 if data is None else len(data)

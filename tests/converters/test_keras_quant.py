@@ -47,20 +47,21 @@ def test_int8_outputs_dequantized_and_faithful(quantized: dict) -> None:
     assert np.max(np.abs(ref[0] - got[0])) <= fidelity.QUANTUM_TOLERANCE * scale + 1e-7
 
 
-def test_dynamic_range_never_used_silently(quantized: dict) -> None:
-    """Dynamic range: LiteRT quantizes activations at run time, so the ONNX form may differ.
+def test_dynamic_range_faithful_at_any_batch(quantized: dict) -> None:
+    """Dynamic range: LiteRT quantizes activations per batch row at run time.
 
-    Either it is within the documented hybrid tolerance, or it is dropped and the model
-    runs natively with LiteRT; in both cases the measured error is reported.
+    The ONNX form either emulates that within tolerance (then it must hold at batch 4
+    too: the fake quantization is per tensor, so the runnable goes sample by sample), or
+    it is dropped and the model runs natively with LiteRT; never used silently.
     """
     data, conv = quantized["dynamic-range"]
     assert conv.runnable and "dynamic-range" in conv.reason
-    assert conv.rel_error is not None and conv.rel_error > 0
+    assert conv.rel_error is not None
     if conv.runtime == "onnxruntime":
-        assert conv.rel_error <= fidelity.HYBRID_TOLERANCE
+        assert conv.rel_error <= fidelity.TOLERANCE
+        onnx_run, native = load_runnable(conv), load_runnable(conv, native=True)
+        sample = fidelity.seeded_inputs(native.inputs, batch=4, seed=9)
+        assert fidelity.relative_error(onnx_run.run(sample), native.run(sample)) <= fidelity.TOLERANCE
     else:
         assert conv.runtime == "litert" and conv.onnx is None
-        assert conv.rel_error > fidelity.HYBRID_TOLERANCE and "not used" in conv.reason
-        runnable = load_runnable(conv)
-        assert runnable.runtime == "litert"
-        assert runnable.run(fidelity.seeded_inputs(runnable.inputs, batch=2))[0].shape == (2, 10)
+        assert conv.rel_error > fidelity.TOLERANCE and "not used" in conv.reason
