@@ -116,3 +116,12 @@ def test_incompatible_or_missing_zoo_is_refused(tmp_path, zoo_dir):
         Zoo.open(copy)
     assert main(["scan", str(fixture_path("apks", "with-models")), "--zoo", str(copy),
                  "--db", str(tmp_path / "r.db"), "--no-table"]) == 1
+
+
+def test_real_mnist_apps_are_not_flagged_against_mediapipe(zoo_dir, tmp_path):
+    out = tmp_path / "f.csv"
+    assert main(["scan", str(fixture_path("apks", "with-models")), "--zoo", str(zoo_dir),
+                 "--csv", str(out), "--db", str(tmp_path / "r.db"), "--no-table"]) == 0
+    rows = [r for r in csv.DictReader(out.open()) if r["entry"]]
+    assert len(rows) == 4
+    assert all(r["verdict"] == "not-reused" and r["reuse_type"] == "" for r in rows)
