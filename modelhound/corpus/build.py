@@ -136,6 +136,10 @@ def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: A
         profile = profile_runnable(runnable, pairs, normalization=norm, subject=ref.name)
     except (ProfileError, ConversionError, ValueError) as exc:
         return replace(ref, profile_note=f"no behavioural profile: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a runtime's own error on an untrusted model
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return replace(ref, profile_note=f"no behavioural profile: the runtime failed on the "
+                                         f"probe inputs ({type(exc).__name__}: {first})")
     zoo.store_profile(ref.name, profile)
     return replace(ref, probe_id=probe_id, seeds=pairs.seeds_name,
                    profile_note=f"{pairs.generator.value} pairs generated on {pairs.generated_on}")
