@@ -72,8 +72,12 @@ def group_of(name: str) -> str:
 class Bench:
     """Lazily generated, cached pairs and DDVs over a built zoo."""
 
-    def __init__(self, built: dict[str, BuiltModel], cache: Path, log: Callable[[str], None] = print) -> None:
-        """``cache`` holds pairs/<model>.npz and ddv.json."""
+    def __init__(
+        self, built: dict[str, BuiltModel], cache: Path, log: Callable[[str], None] = print,
+        pgd: PgdConfig = PgdConfig(),
+    ) -> None:
+        """``cache`` holds pairs/<model>.npz and ddv.json (one cache per PGD setting)."""
+        self.pgd = pgd
         from modelhound.converters.runtimes import LiteRTRunnable
 
         self.built = built
@@ -109,7 +113,7 @@ class Bench:
             t0 = time.perf_counter()
             pairs = generate_pairs(
                 self.runnables[name], seeds, onnx_model=b.onnx.read_bytes(),
-                method=Generator.PGD, pgd=PgdConfig(), subject=name,
+                method=Generator.PGD, pgd=self.pgd, subject=name,
             )
             self.pgd_seconds.append(time.perf_counter() - t0)
             save_pairs(path, pairs)

@@ -116,22 +116,29 @@ def timing(bench: Bench) -> list[str]:
         ref = profile_runnable(runnable, pairs, subject="ref")  # type: ignore[arg-type]
         adapter = InputAdapter(runnable.inputs[0])  # type: ignore[attr-defined]
         xm, xam = adapter.to_model(pairs.x), adapter.to_model(pairs.x_adv)  # type: ignore[attr-defined]
+        # Measured in alternating blocks (LiteRT re-allocates whenever the batch size
+        # changes; a scan keeps it at 100), on shared cores: the minimum is the least noisy.
         bare, full = [], []
-        for _ in range(reps):
-            t = time.perf_counter()
-            runnable.run([xm]); runnable.run([xam])  # type: ignore[attr-defined]  # noqa: E702
-            bare.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            compare_with_profile(runnable, pairs, ref)  # type: ignore[arg-type]
-            full.append(time.perf_counter() - t)
+        runnable.run([xm]); runnable.run([xam])  # type: ignore[attr-defined]  # noqa: E702
+        compare_with_profile(runnable, pairs, ref)  # type: ignore[arg-type]
+        for _ in range(5):
+            for _ in range(reps):
+                t = time.perf_counter()
+                runnable.run([xm]); runnable.run([xam])  # type: ignore[attr-defined]  # noqa: E702
+                bare.append(time.perf_counter() - t)
+            for _ in range(reps):
+                t = time.perf_counter()
+                compare_with_profile(runnable, pairs, ref)  # type: ignore[arg-type]
+                full.append(time.perf_counter() - t)
         mb, mf = float(np.median(bare)), float(np.median(full))
+        nb, nf = float(np.min(bare)), float(np.min(full))
         return (
             f"- Compare one model against stored pairs + DDV, {label}: {1000 * mf:.1f} ms vs "
-            f"{1000 * mb:.1f} ms for the two bare forward passes = **{mf / mb:.2f}x** "
-            f"(median of {reps})."
+            f"{1000 * mb:.1f} ms for the two bare forward passes = **{mf / mb:.2f}x** (medians "
+            f"of {5 * reps}); minima {1000 * nf:.1f} vs {1000 * nb:.1f} ms = {nf / nb:.2f}x."
         )
 
-    lines.append(compare_cost(r, bench.pairs(name), f"`{name}` (LiteRT, 2 x 100 x 28x28x1)", 50))
+    lines.append(compare_cost(r, bench.pairs(name), f"`{name}` (LiteRT, 2 x 100 x 28x28x1)", 40))
     app = HERE.parents[2] / "shared" / "fixtures" / "models" / "tflite" / "mediapipe-0.10.14" / "palm_detection_lite.tflite"
     if app.exists():
         raw = app.read_bytes()
@@ -144,7 +151,7 @@ def timing(bench: Bench) -> list[str]:
             ar, seeds_app, normalization=norm[0] if norm else None,
             method=Generator.SCORE_SEARCH, search=SearchConfig(iterations=3),
         )
-        lines.append(compare_cost(ar, pairs_app, "MediaPipe `palm_detection_lite.tflite` (LiteRT, 2 x 100 x 192x192x3)", 3))
+        lines.append(compare_cost(ar, pairs_app, "MediaPipe `palm_detection_lite.tflite` (LiteRT, 2 x 100 x 192x192x3)", 1))
     return lines
 
 
@@ -158,6 +165,13 @@ def main() -> None:
     bench = Bench(built, CACHE / "profiles", log=log)
     children = [s.name for s in specs if s.root.startswith("pretrain") and s.method != "pretrain"]
     results = {p: bench.evaluate(children, p) for p in ("suspect", "reference")}
+    # Ablation: the reference's eps 0.06 is set in ImageNet-normalised units (std ~0.226),
+    # i.e. ~3.5/255 of a pixel; in our [0, 1] input space the same number is 15/255.
+    from modelhound.fingerprint.interface import PgdConfig
+
+    small = PgdConfig(eps=0.06 * 0.226, step_size=0.01 * 0.226)
+    bench_small = Bench(built, CACHE / "profiles-eps-pixel-matched", log=log, pgd=small)
+    ablation = bench_small.evaluate(children, "reference")
     t_eval = time.time()
     timings = timing(bench)
 
@@ -214,6 +228,14 @@ def main() -> None:
         "## Pairs generated once per reference and reused (what a scanner does)",
         "",
         *table(ref),
+        "",
+        "## Ablation: eps matched to the reference's pixel scale (pairs on the reference)",
+        "",
+        "The reference's eps 0.06 / step 0.01 are in ImageNet-normalised units (about 3.5/255 "
+        "and 0.6/255 of a pixel); in the [0, 1] input space of these models the same numbers "
+        "are 15/255 and 2.6/255. This run scales both by 0.226 (the ImageNet std).",
+        "",
+        *table(ablation),
         "",
         "## Anchors (published)",
         "",

@@ -170,7 +170,7 @@ def build_arch(arch: str, n_classes: int, seed: int) -> Any:
         h = layers.Conv2D(16, 1, activation="relu", name="pw1")(h)
         h = layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="dw2")(h)
         h = layers.Conv2D(32, 1, activation="relu", name="pw2")(h)
-        h = layers.GlobalAveragePooling2D()(h)
+        h = layers.Flatten()(h)  # GAP over 32 channels trained to only ~60 % in 300 steps
     else:
         raise KeyError(arch)
     out = layers.Dense(n_classes, name="head")(h)

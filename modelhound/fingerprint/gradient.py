@@ -100,8 +100,23 @@ def _forward(module: Any, x: Any) -> Any:
         return torch.cat([flat(module(x[i : i + 1]), 1) for i in range(x.shape[0])], dim=0)
 
 
-def pgd_perturb(module: Any, x_float: np.ndarray, config: PgdConfig) -> np.ndarray:
-    """ModelDiff's targeted L-inf PGD on a batch in model float space; returns x'."""
+def pgd_perturb(module: Any, x_float: np.ndarray, config: PgdConfig, threads: int = 1) -> np.ndarray:
+    """ModelDiff's targeted L-inf PGD on a batch in model float space; returns x'.
+
+    ``threads``: torch intra-op threads during the attack (restored afterwards). One is the
+    default: on a shared 2-core machine two threads made the attack 8x slower, not faster.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _pgd(module, x_float, config)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _pgd(module: Any, x_float: np.ndarray, config: PgdConfig) -> np.ndarray:
     import torch
 
     torch.manual_seed(config.seed)

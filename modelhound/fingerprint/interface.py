@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class PairSet:
         """Number of pairs."""
         return int(self.x.shape[0])
 
-    @property
+    @cached_property
     def pairs_id(self) -> str:
         """Content hash of the pairs: profiles computed on other pairs are not comparable."""
         h = hashlib.sha256()

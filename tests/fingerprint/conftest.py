@@ -25,14 +25,14 @@ def reuse_slice(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     import zoo  # type: ignore[import-not-found]
 
     root = zoo.ModelSpec("pretrain(cnn,mnist)", "pretrain", "cnn", "mnist", seed=0)
-    tr = zoo.ModelSpec(f"{root.name}-transfer(parity,0.5)", "transfer", "cnn", "parity", root.name, (("ratio", 0.5),), seed=1)
+    tr = zoo.ModelSpec(f"{root.name}-transfer(digits,0.1)", "transfer", "cnn", "digits", root.name, (("ratio", 0.1),), seed=1)
     specs = [
         root,
         tr,
-        zoo.ModelSpec(f"{tr.name}-quantize(int8)", "quantize", "cnn", "parity", tr.name, (("kind", "int8"),)),
-        zoo.ModelSpec(f"{tr.name}-quantize(dynamic)", "quantize", "cnn", "parity", tr.name, (("kind", "dynamic"),)),
+        zoo.ModelSpec(f"{tr.name}-quantize(int8)", "quantize", "cnn", "digits", tr.name, (("kind", "int8"),)),
+        zoo.ModelSpec(f"{tr.name}-quantize(dynamic)", "quantize", "cnn", "digits", tr.name, (("kind", "dynamic"),)),
         zoo.ModelSpec("train(cnn,mnist,s7)", "train", "cnn", "mnist", seed=7),
-        zoo.ModelSpec("train(dwnet,parity,s8)", "train", "dwnet", "parity", seed=8),
+        zoo.ModelSpec("train(dwnet,digits,s8)", "train", "dwnet", "digits", seed=8),
     ]
     recipe = zoo.Recipe(root_epochs=1, transfer_epochs=1, prune_epochs=1, distill_epochs=1, steal_epochs=1, min_steps=150)
     built = zoo.build_zoo(specs, tmp_path_factory.mktemp("zoo"), recipe, log=lambda _m: None)

@@ -64,14 +64,17 @@ def test_slice(reuse_slice: dict[str, Any]) -> None:
     # Unrelated models, each on its own pairs (what a zoo scan does).
     unrelated_tr = [on_pairs_of(u, tr) for u in (indep_cnn, indep_dw)]
     assert max(unrelated_tr) < min(s_q8, s_qdyn)
-    # The fine-tuned (transfer) child is closer to its root than to any unrelated model.
+    # The fine-tuned child (transfer: new head, the rest frozen) is closer to its root than
+    # to any unrelated model. (Pruned-then-fine-tuned children are not reliably ranked
+    # above unrelated models of the same task by ModelDiff here: see bench/reuse/results.md.)
     s_ft = on_pairs_of(root, tr)
     assert s_ft > max(unrelated_tr)
     # An independently trained model of the same architecture on the same data is not
     # flagged as a copy of the root.
     s_indep = on_pairs_of(root, indep_cnn)
     assert s_indep < copy.similarity - 0.05
-    assert s_indep < s_ft or s_indep < DEFAULT_THRESHOLD
+    # Unrelated models get the "not reused" verdict at the calibrated threshold.
+    assert max([*unrelated_tr, s_indep]) < DEFAULT_THRESHOLD
 
 
 def test_pgd_respects_eps_clip_and_seed(reuse_slice: dict[str, Any]) -> None:
