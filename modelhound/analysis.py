@@ -70,7 +70,7 @@ class Analyzer:
             tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
         except ExtractError:
             tensors = []
-        ddvs, note = suspect_ddvs(self.matcher, found, conversion)
+        ddvs, note = suspect_ddvs(self.matcher, found, conversion, self._pool)
         m = self.matcher.match(e.sha256, tensors, ddvs, note)
         if m is None:
             return replace(analysis, matched=True, verdict="not-reused",

@@ -110,35 +110,53 @@ def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int 
     )
 
 
-def _behaviour(fa: FoundModel, fb: FoundModel, seeds_dir: str | None, n_pairs: int,
-               steps: int) -> tuple[Any, str]:
-    from modelhound.converters import ConverterPool, load_runnable
-    from modelhound.corpus.build import _normalization
+def behaviour_here(ca: Any, cb: Any, seeds_images: Any, n_pairs: int, steps: int,
+                   norm_a: Any, norm_b: Any) -> Any:
+    """ModelDiff comparison of two converted models: runs in a worker process."""
+    from modelhound.converters import load_runnable
     from modelhound.fingerprint.compare import compare_runnables
     from modelhound.fingerprint.interface import PgdConfig
+    from modelhound.fingerprint.seeds import default_seeds
 
-    with ConverterPool(1) as pool:
-        ca, cb = pool.convert(fa), pool.convert(fb)
-    for name, c in (("A", ca), ("B", cb)):
-        if not c.runnable:
-            return None, f"behaviour not compared: {name} is not runnable ({c.reason})"
-        if len(c.inputs) != 1:
-            return None, f"behaviour not compared: {name} has {len(c.inputs)} inputs"
-    ra, rb = load_runnable(ca, threads=2), load_runnable(cb, threads=2)
+    ra, rb = load_runnable(ca, threads=1), load_runnable(cb, threads=1)
     seeds = None
-    if seeds_dir:
-        from modelhound.corpus.seeds import load_images, seed_set
+    if seeds_images is not None:
+        from modelhound.corpus.seeds import seed_set
 
-        imgs = [i for batch in load_images(seeds_dir).values() for i in batch]
-        seeds = seed_set(imgs, ra.inputs[0], n=n_pairs, name=seeds_dir)
+        seeds = seed_set(seeds_images[1], ra.inputs[0], n=n_pairs, name=seeds_images[0])
     if seeds is None:
-        from modelhound.fingerprint.seeds import default_seeds
-
         seeds = default_seeds(ra.inputs[0], n=n_pairs)
-    try:
-        comp = compare_runnables(ra, rb, seeds=seeds, generate_on="a", onnx_a=ca.onnx,
-                                 normalization_a=_normalization(fa),
-                                 normalization_b=_normalization(fb), pgd=PgdConfig(steps=steps))
-    except (ModelhoundError, ValueError) as exc:
-        return None, f"behaviour not compared: {exc}"
+    return compare_runnables(ra, rb, seeds=seeds, generate_on="a", onnx_a=ca.onnx,
+                             normalization_a=norm_a, normalization_b=norm_b,
+                             pgd=PgdConfig(steps=steps))
+
+
+#: wall-time limit of one behavioural comparison (PGD on CPU), seconds
+COMPARE_TIMEOUT_S = 3600.0
+
+
+def _behaviour(fa: FoundModel, fb: FoundModel, seeds_dir: str | None, n_pairs: int,
+               steps: int) -> tuple[Any, str]:
+    """Convert both models and compare their behaviour, all in an isolated worker."""
+    from modelhound.converters import ConverterPool
+    from modelhound.converters.pool import WorkerCallError
+    from modelhound.corpus.suspect import normalization_of
+
+    with ConverterPool(1, timeout_s=COMPARE_TIMEOUT_S) as pool:
+        ca, cb = pool.convert(fa), pool.convert(fb)
+        for name, c in (("A", ca), ("B", cb)):
+            if not c.runnable:
+                return None, f"behaviour not compared: {name} is not runnable ({c.reason})"
+            if len(c.inputs) != 1:
+                return None, f"behaviour not compared: {name} has {len(c.inputs)} inputs"
+        images = None
+        if seeds_dir:
+            from modelhound.corpus.seeds import load_images
+
+            images = (seeds_dir, [i for batch in load_images(seeds_dir).values() for i in batch])
+        try:
+            comp = pool.call("modelhound.comparison:behaviour_here", ca, cb, images, n_pairs,
+                             steps, normalization_of(fa), normalization_of(fb))
+        except WorkerCallError as exc:
+            return None, f"behaviour not compared: {exc}"
     return comp, ""

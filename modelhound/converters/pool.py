@@ -67,7 +67,35 @@ def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> No
             return
         if found is None:
             return
+        if isinstance(found, tuple) and found and found[0] == "call":
+            outbox.send(_call_here(found[1], found[2]))
+            continue
         outbox.send(convert_here(found))
+
+
+#: functions the parent may run in a worker (inference on untrusted models), by name
+CALLABLE = frozenset({
+    "modelhound.corpus.suspect:ddvs_here",
+    "modelhound.comparison:behaviour_here",
+})
+
+
+def _call_here(target: str, args: tuple[Any, ...]) -> tuple[str, Any]:
+    """Run one whitelisted function; ('ok', result) or ('error', message)."""
+    import importlib
+
+    if target not in CALLABLE:
+        return "error", f"{target} may not be called in a worker"
+    module, _, name = target.partition(":")
+    try:
+        return "ok", getattr(importlib.import_module(module), name)(*args)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which goes on
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        return "error", f"{type(exc).__name__}: {first}"
+
+
+class WorkerCallError(RuntimeError):
+    """A function run in a worker raised, or the worker died or timed out."""
 
 
 def _signal_name(code: int | None) -> str:
@@ -169,6 +197,36 @@ class _Worker:
         """Process id while the worker runs."""
         return self._proc.pid if self._alive() and self._proc is not None else None
 
+    def call(self, target: str, args: tuple[Any, ...], timeout_s: float) -> Any:
+        """Run a whitelisted function in this worker; WorkerCallError when it fails."""
+        problem = self.ensure()
+        if problem:
+            raise WorkerCallError(problem)
+        start = time.monotonic()
+        try:
+            self._send.send(("call", target, args))
+        except (BrokenPipeError, OSError) as exc:
+            self.kill()
+            raise WorkerCallError(f"worker pipe broken ({exc})") from exc
+        if self._recv.poll(timeout_s):
+            try:
+                status, value = self._recv.recv()
+            except (EOFError, OSError):
+                try:
+                    self._proc.wait(5)  # type: ignore[union-attr]
+                except subprocess.TimeoutExpired:
+                    pass
+                code = self._proc.returncode if self._proc else None
+                self.kill()
+                raise WorkerCallError(
+                    f"worker died ({_signal_name(code)}) after {time.monotonic() - start:.1f} s; "
+                    f"memory limit {self._memory_mb} MiB") from None
+            if status == "ok":
+                return value
+            raise WorkerCallError(str(value))
+        self.kill()
+        raise WorkerCallError(f"no answer within {timeout_s:.0f} s: worker killed")
+
     def convert(self, found: FoundModel, timeout_s: float) -> Conversion:
         """Convert one model in this worker, within ``timeout_s``."""
         sha, entry = found.entry.sha256, found.entry.entry
@@ -236,6 +294,17 @@ class ConverterPool:
         worker = self._idle.get()
         try:
             return worker.convert(found, self.timeout_s)
+        finally:
+            self._idle.put(worker)
+
+    def call(self, target: str, *args: Any) -> Any:
+        """Run a whitelisted function (see CALLABLE) in an idle worker, within the time
+        limit; raises WorkerCallError when it raises, crashes or hangs."""
+        if self._closed:
+            raise RuntimeError("ConverterPool is closed")
+        worker = self._idle.get()
+        try:
+            return worker.call(target, args, self.timeout_s)
         finally:
             self._idle.put(worker)
 

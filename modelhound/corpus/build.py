@@ -41,15 +41,9 @@ def spec_key(spec: Any) -> str:
 
 
 def _normalization(found: FoundModel) -> Any:
-    if found.entry.format is not ModelFormat.TFLITE:
-        return None
-    from modelhound.fingerprint.inputs import tflite_input_normalization
+    from modelhound.corpus.suspect import normalization_of
 
-    try:
-        norms = tflite_input_normalization(found.data)
-    except (ProfileError, ValueError, IndexError):
-        return None
-    return norms[0] if norms else None
+    return normalization_of(found)
 
 
 def add_reference(
