@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "measured in the worker and includes the fidelity check against the native runtime "
         "(LiteRT / OpenCV 4 / TensorFlow; ONNX as found: normalised vs original).",
         "rel error = max |runnable - native| / max |native|, worst output, seeded U[0,1) inputs, "
-        "batch 2 (for sigmoid outputs, on their logits).",
+        "batch 2 (sigmoid and softmax outputs compared on their logits).",
         "",
         summary,
         "",
