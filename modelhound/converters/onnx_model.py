@@ -89,7 +89,7 @@ def convert(found: FoundModel) -> Conversion:
     if original is not None:
         try:
             rel, _ = measure(runner, original)
-        except (ConversionError, ValueError, RuntimeError, Exception) as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors on invented inputs
             notes.append(f"not run on seeded inputs ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:160]})")
         if rel is not None and not fidelity.within_tolerance(rel):
