@@ -29,7 +29,7 @@ from data import seed_images  # type: ignore[import-not-found]
 from zoo import BuiltModel, _fn  # type: ignore[import-not-found]
 
 from modelhound.fingerprint.generate import generate_pairs
-from modelhound.fingerprint.interface import Generator, PairSet, PgdConfig
+from modelhound.fingerprint.interface import Generator, PairSet, PgdConfig, SearchConfig
 from modelhound.fingerprint.modeldiff import ddv_similarity
 from modelhound.fingerprint.profile import load_pairs, profile_runnable, save_pairs
 from modelhound.fingerprint.seeds import image_seeds
@@ -74,10 +74,14 @@ class Bench:
 
     def __init__(
         self, built: dict[str, BuiltModel], cache: Path, log: Callable[[str], None] = print,
-        pgd: PgdConfig = PgdConfig(),
+        pgd: PgdConfig = PgdConfig(), search: SearchConfig | None = None,
     ) -> None:
-        """``cache`` holds pairs/<model>.npz and ddv.json (one cache per PGD setting)."""
+        """``cache`` holds pairs/<model>.npz and ddv.json (one cache per pair setting).
+
+        ``search``: generate pairs with the black-box score search instead of PGD.
+        """
         self.pgd = pgd
+        self.search = search
         from modelhound.converters.runtimes import LiteRTRunnable
 
         self.built = built
@@ -111,10 +115,16 @@ class Bench:
             assert b.onnx is not None, f"{name} has no ONNX form"
             seeds = image_seeds(seed_images(b.spec.task), f"{b.spec.task}[train] first 100 (split seed 98)")
             t0 = time.perf_counter()
-            pairs = generate_pairs(
-                self.runnables[name], seeds, onnx_model=b.onnx.read_bytes(),
-                method=Generator.PGD, pgd=self.pgd, subject=name,
-            )
+            if self.search is not None:
+                pairs = generate_pairs(
+                    self.runnables[name], seeds, method=Generator.SCORE_SEARCH,
+                    search=self.search, subject=name,
+                )
+            else:
+                pairs = generate_pairs(
+                    self.runnables[name], seeds, onnx_model=b.onnx.read_bytes(),
+                    method=Generator.PGD, pgd=self.pgd, subject=name,
+                )
             self.pgd_seconds.append(time.perf_counter() - t0)
             save_pairs(path, pairs)
         self._pairs[name] = pairs

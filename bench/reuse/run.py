@@ -172,6 +172,11 @@ def main() -> None:
     small = PgdConfig(eps=0.06 * 0.226, step_size=0.01 * 0.226)
     bench_small = Bench(built, CACHE / "profiles-eps-pixel-matched", log=log, pgd=small)
     ablation = bench_small.evaluate(children, "reference")
+    # The black-box variant: the paper's score search (1,000 iterations), pairs on the reference.
+    from modelhound.fingerprint.interface import SearchConfig
+
+    bench_bb = Bench(built, CACHE / "profiles-score-search", log=log, search=SearchConfig())
+    blackbox = bench_bb.evaluate(children, "reference")
     t_eval = time.time()
     timings = timing(bench)
 
@@ -236,6 +241,14 @@ def main() -> None:
         "are 15/255 and 2.6/255. This run scales both by 0.226 (the ImageNet std).",
         "",
         *table(ablation),
+        "",
+        "## Black-box pairs: the paper's score search (pairs on the reference)",
+        "",
+        "For models that cannot be differentiated: 1,000 iterations of random single-coordinate "
+        "mutations (eps 0.2, clipped to the seed range) maximising divergence + 0.5 * diversity "
+        "of the softmax outputs, run through LiteRT only.",
+        "",
+        *table(blackbox),
         "",
         "## Anchors (published)",
         "",
