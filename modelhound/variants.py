@@ -80,8 +80,11 @@ def perturb_tflite(data: bytes, share: float = 0.3, noise: float = 0.3, seed: in
 
 def quantize_onnx(onnx_bytes: bytes) -> bytes:
     """onnxruntime's dynamic quantization: int8 weights, float activations."""
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "in.onnx"), os.path.join(tmp, "out.onnx")
         with open(src, "wb") as f:

@@ -95,6 +95,8 @@ def decide(signals: Sequence[Signals]) -> Match | None:
     best = max(signals, key=_rank)
     reused, rtype, conf = verdict(best)
     parts = []
+    if not reused and conf > 0:
+        parts.append(f"closest reference {best.reference} (below the thresholds)")
     if best.same_bytes:
         parts.append("same sha256 as the reference")
     if best.weight_evidence and best.weight_strength:
@@ -104,7 +106,7 @@ def decide(signals: Sequence[Signals]) -> Match | None:
     elif best.behaviour_note:
         parts.append(best.behaviour_note)
     return Match(
-        reference=best.reference if reused or conf > 0 else "",
+        reference=best.reference if reused else "",
         verdict="reused" if reused else "not-reused",
         reuse_type=rtype,
         confidence=round(float(conf), 4),

@@ -263,6 +263,8 @@ def _with_kind(wm: WeightMatch, suspect: Sequence[NamedTensor]) -> WeightMatch:
     moved = sum(1 for m in found if m.correlation < NEAR) / max(len(found), 1)
     if wm.identical_fraction >= 0.98 and moved < 0.1:
         kind = "identical-weights"
+    elif wm.near_fraction >= 0.9 and moved < 0.1 and changes & {"int8", "uint8"}:
+        kind = "quantized"  # int8 rounding zeroes small weights: not pruning
     elif wm.near_fraction >= 0.9 and wm.pruned_fraction < 0.05 and moved < 0.1:
         if changes & {"int8", "uint8"}:
             kind = "quantized"

@@ -43,7 +43,10 @@ class TableFormat:
         """Render onto an existing rich Console."""
         from rich.table import Table
 
-        extra = [(k, k) for r in rows for k in ("runnable", "match", "verdict") if k in r]
+        extra = [(k.replace("_", " "), k) for k in ("runnable", "match", "reuse_type")
+                 if any(r.get(k) for r in rows)]
+        if any(r.get("verdict") for r in rows):
+            extra.append(("why", "_why"))
         table = Table(title="modelhound findings", show_lines=False, expand=False)
         cols = list(self.columns) + list(dict.fromkeys(extra))
         for title, _ in cols:
@@ -54,7 +57,7 @@ class TableFormat:
                 continue
             cells = []
             for _, key in cols:
-                text = cell_text(r.get(key))
+                text = _why(r) if key == "_why" else cell_text(r.get(key))
                 if key == "apk":
                     text = os.path.basename(text)
                 cells.append(text)
@@ -75,6 +78,20 @@ class TableFormat:
                 t2.add_row(g["model_sha256"][:12], g["format"], str(g["app_count"]), names + more)
             console.print(t2)
         console.print(summary(rows, apps))
+
+
+def _why(r: dict[str, Any]) -> str:
+    """A short reason for a match verdict: which signals, how strong."""
+    parts = []
+    if r.get("reuse_type") == "identical copy":
+        parts.append("same bytes")
+    if isinstance(r.get("weight_similarity"), (int, float)) and r["weight_similarity"] > 0:
+        parts.append(f"weights {r['weight_similarity']:.2f}")
+    if isinstance(r.get("similarity"), (int, float)):
+        parts.append(f"ModelDiff {r['similarity']:.2f}")
+    if not parts and r.get("verdict"):
+        parts.append("no shared weights or behaviour" if r["verdict"] == "not-reused" else "")
+    return ", ".join(p for p in parts if p)
 
 
 def summary(rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]]) -> str:
