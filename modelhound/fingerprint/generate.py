@@ -94,6 +94,24 @@ def score_search(
     return x_adv.astype(np.float32)
 
 
+def _check_onnx_input(onnx_model: bytes, adapter: InputAdapter) -> None:
+    """The ONNX form must take what the runnable takes (same rank and fixed dimensions)."""
+    import onnx
+
+    graph = onnx.load_from_string(onnx_model).graph
+    init = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in init]
+    if len(inputs) != 1:
+        raise ProfileError(f"ONNX form has {len(inputs)} inputs; PGD needs one")
+    dims = [d.dim_value if d.HasField("dim_value") else -1 for d in inputs[0].type.tensor_type.shape.dim]
+    want = adapter.spec.shape
+    if len(dims) != len(want) or any(a > 0 and b > 0 and a != b for a, b in zip(dims[1:], want[1:])):
+        raise ProfileError(
+            f"ONNX input {dims} does not match the runnable's {adapter.spec.describe()}: "
+            "PGD would run in another layout"
+        )
+
+
 def generate_pairs(
     runnable: Runnable,
     seeds: SeedSet,
@@ -138,6 +156,7 @@ def generate_pairs(
             raise ProfileError("PGD needs the model's ONNX form")
         from modelhound.fingerprint.gradient import load_differentiable, pgd_perturb
 
+        _check_onnx_input(onnx_model, adapter)
         x_adv = pgd_perturb(load_differentiable(onnx_model), x_float, pgd)
         config = repr(pgd)
     else:
