@@ -11,6 +11,12 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(os.environ.get("MODELHOUND_FIXTURES", REPO.parent / "shared" / "fixtures"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never read or build the user's default zoo: the cache is a fresh folder."""
+    os.environ["MODELHOUND_CACHE"] = str(tmp_path_factory.mktemp("modelhound-cache"))
+
+
 def fixture_path(*parts: str) -> Path:
     """Path of a shared fixture file; fails loudly if the shared folder is missing."""
     path = FIXTURES.joinpath(*parts)
