@@ -197,20 +197,21 @@ class _Worker:
         """Process id while the worker runs."""
         return self._proc.pid if self._alive() and self._proc is not None else None
 
-    def call(self, target: str, args: tuple[Any, ...], timeout_s: float) -> Any:
-        """Run a whitelisted function in this worker; WorkerCallError when it fails."""
+    def _exchange(self, message: Any, timeout_s: float) -> Any:
+        """Send one message and wait for the answer; WorkerCallError when the worker
+        cannot start, dies or does not answer within ``timeout_s`` (it is then killed)."""
         problem = self.ensure()
         if problem:
             raise WorkerCallError(problem)
         start = time.monotonic()
         try:
-            self._send.send(("call", target, args))
+            self._send.send(message)
         except (BrokenPipeError, OSError) as exc:
             self.kill()
             raise WorkerCallError(f"worker pipe broken ({exc})") from exc
         if self._recv.poll(timeout_s):
             try:
-                status, value = self._recv.recv()
+                return self._recv.recv()
             except (EOFError, OSError):
                 try:
                     self._proc.wait(5)  # type: ignore[union-attr]
@@ -221,42 +222,23 @@ class _Worker:
                 raise WorkerCallError(
                     f"worker died ({_signal_name(code)}) after {time.monotonic() - start:.1f} s; "
                     f"memory limit {self._memory_mb} MiB") from None
-            if status == "ok":
-                return value
-            raise WorkerCallError(str(value))
         self.kill()
-        raise WorkerCallError(f"no answer within {timeout_s:.0f} s: worker killed")
+        raise WorkerCallError(f"timed out after {timeout_s:g} s")
+
+    def call(self, target: str, args: tuple[Any, ...], timeout_s: float) -> Any:
+        """Run a whitelisted function in this worker; WorkerCallError when it fails."""
+        status, value = self._exchange(("call", target, args), timeout_s)
+        if status == "ok":
+            return value
+        raise WorkerCallError(str(value))
 
     def convert(self, found: FoundModel, timeout_s: float) -> Conversion:
         """Convert one model in this worker, within ``timeout_s``."""
-        sha, entry = found.entry.sha256, found.entry.entry
-        problem = self.ensure()
-        if problem:
-            return Conversion(sha, False, reason=f"{entry}: {problem}")
-        start = time.monotonic()
         try:
-            self._send.send(found)
-        except (BrokenPipeError, OSError) as exc:
-            self.kill()
-            return Conversion(sha, False, reason=f"{entry}: worker pipe broken ({exc})")
-        if self._recv.poll(timeout_s):
-            try:
-                result: Conversion = self._recv.recv()
-                return result
-            except (EOFError, OSError):
-                try:
-                    self._proc.wait(5)  # type: ignore[union-attr]
-                except subprocess.TimeoutExpired:
-                    pass
-                code = self._proc.returncode if self._proc else None
-                self.kill()
-                return Conversion(
-                    sha, False,
-                    reason=f"{entry}: worker died ({_signal_name(code)}) after "
-                           f"{time.monotonic() - start:.1f} s; memory limit {self._memory_mb} MiB",
-                )
-        self.kill()
-        return Conversion(sha, False, reason=f"{entry}: timed out after {timeout_s:g} s")
+            result: Conversion = self._exchange(found, timeout_s)
+        except WorkerCallError as exc:
+            return Conversion(found.entry.sha256, False, reason=f"{found.entry.entry}: {exc}")
+        return result
 
 
 class ConverterPool:

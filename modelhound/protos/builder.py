@@ -33,8 +33,14 @@ def build(
     messages: Mapping[str, Sequence[Field]],
     enums: Mapping[str, Mapping[str, int]] | None = None,
     syntax: str = "proto2",
+    nested_enums: Mapping[str, Mapping[str, Mapping[str, int]]] | None = None,
 ) -> dict[str, type]:
-    """Return ``{message name: class}`` for a schema table, in a private descriptor pool."""
+    """Return ``{message name: class}`` for a schema table, in a private descriptor pool.
+
+    ``nested_enums`` declares enums inside a message (``{message: {enum: {value: n}}}``),
+    as Caffe does where value names such as MAX would collide at package level; fields
+    refer to them as ``enum:Message.Enum``.
+    """
     fdp = descriptor_pb2.FileDescriptorProto(
         name=f"modelhound/{package}.proto", package=package, syntax=syntax
     )
@@ -44,6 +50,10 @@ def build(
             e.value.add(name=vname, number=number)
     for mname, fields in messages.items():
         m = fdp.message_type.add(name=mname)
+        for ename, values in (nested_enums or {}).get(mname, {}).items():
+            e = m.enum_type.add(name=ename)
+            for vname, number in values.items():
+                e.value.add(name=vname, number=number)
         for spec in fields:
             label, ftype, fname, number = spec[:4]
             opts = spec[4] if len(spec) > 4 else {}

@@ -202,50 +202,10 @@ def _schema() -> dict[str, list[tuple[Any, ...]]]:
     return messages
 
 
-def _build_nested(package: str, messages: dict[str, list[tuple[Any, ...]]]) -> dict[str, type]:
-    """Like :func:`modelhound.protos.builder.build`, with NESTED_ENUMS inside their messages."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    from modelhound.protos.builder import LABELS, SCALARS
-
-    F = descriptor_pb2.FieldDescriptorProto
-    fdp = descriptor_pb2.FileDescriptorProto(
-        name=f"modelhound/{package}.proto", package=package, syntax="proto2"
-    )
-    for mname, fields in messages.items():
-        m = fdp.message_type.add(name=mname)
-        for ename, values in NESTED_ENUMS.get(mname, {}).items():
-            e = m.enum_type.add(name=ename)
-            for vname, number in values.items():
-                e.value.add(name=vname, number=number)
-        for spec in fields:
-            label, ftype, fname, number = spec[:4]
-            opts = spec[4] if len(spec) > 4 else {}
-            fd = m.field.add(name=fname, number=number, label=LABELS[label])
-            if ftype in SCALARS:
-                fd.type = SCALARS[ftype]  # type: ignore[assignment]
-            elif ftype.startswith("enum:"):
-                fd.type = F.TYPE_ENUM
-                fd.type_name = f".{package}.{ftype[5:]}"
-            else:
-                fd.type = F.TYPE_MESSAGE
-                fd.type_name = f".{package}.{ftype}"
-            if opts.get("packed"):
-                fd.options.packed = True
-            if "default" in opts:
-                fd.default_value = str(opts["default"])
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return {
-        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.{name}"))
-        for name in messages
-    }
-
-
 @lru_cache(maxsize=1)
 def classes() -> dict[str, type]:
     """The message classes, built once per process (layer parameters included)."""
-    return _build_nested("caffe", _schema())
+    return build("caffe", _schema(), nested_enums=NESTED_ENUMS)
 
 
 def net_parameter() -> Any:
