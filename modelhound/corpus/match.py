@@ -39,6 +39,10 @@ class Signals:
     behaviour: float | None = None
     """ModelDiff similarity, when both sides could be run on the probe pairs."""
     behaviour_note: str = ""
+    agreement: float | None = None
+    """Label-free behavioural agreement in [0, 1] on the reference's stored probes
+    (:func:`modelhound.fingerprint.detector.behaviour_scores` ``.behaviour``): SAC-m, top-1
+    and output agreement on CutMix / low-margin inputs; sees distilled and stolen copies."""
 
 
 @dataclass(frozen=True)
@@ -82,12 +86,20 @@ def verdict(s: Signals) -> tuple[bool, str, float]:
         if s.weight_kind == "partial":
             return True, "fine-tuned or transfer", b
         return True, "distilled or stolen", b
+    a = s.agreement
+    if a is not None:
+        from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD, behaviour_confidence
+
+        if a >= AGREEMENT_THRESHOLD:
+            kind = "fine-tuned or transfer" if s.weight_kind == "partial" else "distilled or stolen"
+            return True, kind, behaviour_confidence(a)
+        return False, "", max(w, b or 0.0, 0.5 * a)
     return False, "", max(w, b or 0.0)
 
 
 def _rank(s: Signals) -> tuple[float, ...]:
     reused, _, conf = verdict(s)
-    return (1.0 if reused else 0.0, conf, s.weight_strength or 0.0, s.behaviour or 0.0)
+    return (1.0 if reused else 0.0, conf, s.weight_strength or 0.0, s.behaviour or 0.0, s.agreement or 0.0)
 
 
 def decide(signals: Sequence[Signals]) -> Match | None:
@@ -107,6 +119,10 @@ def decide(signals: Sequence[Signals]) -> Match | None:
         parts.append(f"ModelDiff similarity {best.behaviour:.3f} (threshold {BEHAVIOUR_THRESHOLD})")
     elif best.behaviour_note:
         parts.append(best.behaviour_note)
+    if best.agreement is not None:
+        from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD
+
+        parts.append(f"behavioural agreement {best.agreement:.3f} (threshold {AGREEMENT_THRESHOLD})")
     return Match(
         reference=best.reference if reused else "",
         verdict="reused" if reused else "not-reused",

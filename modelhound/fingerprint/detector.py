@@ -1,0 +1,164 @@
+"""Combined reuse detector: white-box weights + label-free behavioural agreement.
+
+What a zoo stores per reference (:func:`reference_probes`, computed once with the
+reference's own forward passes): probe inputs from the reference's domain and the
+reference's outputs on them. Scoring a suspect (:func:`behaviour_scores`) needs only the
+suspect's outputs on those stored inputs and numpy; everything is seeded.
+
+Probe inputs (canonical N x H x W x C floats, the layout of :mod:`modelhound.fingerprint.inputs`):
+
+* ``seeds``: the first ``n_seeds`` domain images;
+* ``hard``: the ``n_hard`` pool images on which the reference is least certain (smallest
+  top-1 minus top-2 margin; or, given labels, the images it misclassifies: AKH);
+* ``cutmix``: ``n_cutmix`` CutMix images mixed from the pool (SAC-m).
+
+Behavioural signals (all in [0, 1], see :mod:`.sac` and :mod:`.agreement`):
+``sac_cutmix``, ``sac_seeds`` (sample-correlation matrices), ``agree_cutmix`` (chance-
+corrected top-1 agreement on CutMix images), ``out_cutmix`` and ``out_hard`` (1 - mean
+total-variation distance of the softmax outputs). ``behaviour`` is their plain mean: a
+fixed rule (equal weights over every label-free signal), not fitted to the benchmark.
+
+The combined score is tiered (:func:`combined_score`): weight evidence of a weight kind at or
+above ``WEIGHTS_THRESHOLD`` maps to [0.75, 1]; everything else is ``0.5 * behaviour`` in
+[0, 0.5]. A plain max of the two does worse: behaviour between *any* two models of the same
+task is high (0.8 and more), while unrelated weights correlate near 0, so the two scores
+live on different scales.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from modelhound.fingerprint.agreement import hard_indices, label_agreement, output_agreement
+from modelhound.fingerprint.sac import correlation_matrix, cutmix, sac_similarity
+
+#: behaviour score at or above which a (suspect, reference) pair is called reused on
+#: behaviour alone; the lowest value above every unrelated pair of bench/reuse that does not
+#: share initial weights (zero false positives), see bench/reuse/results-combined.md
+#: (also for the held-out check by root lineage).
+AGREEMENT_THRESHOLD = 0.875
+
+#: weight strength at or above which weight evidence counts (modelhound.corpus.match's value)
+WEIGHTS_THRESHOLD = 0.5
+
+#: quantiles 0, 0.05, ..., 1 of ``behaviour`` over the unrelated pairs of bench/reuse (shared-
+#: init pairs excluded): the null distribution behind :func:`behaviour_confidence`.
+NULL_QUANTILES: tuple[float, ...] = (
+    0.0000, 0.0206, 0.0312, 0.0443, 0.0526, 0.0624, 0.0757, 0.0865, 0.0967, 0.1096, 0.1640, 0.3784, 0.4430, 0.5950, 0.6519,
+    0.6852, 0.7098, 0.7364, 0.7670, 0.7938, 0.8741,
+)
+
+#: highest confidence a behavioural verdict claims (about 1 - 1/7000 unrelated pairs, rounded)
+CONFIDENCE_CAP = 0.999
+
+#: weight kinds that count as weight evidence (the others say "nothing shared")
+WEIGHT_KINDS = frozenset({"identical-weights", "near-identical", "half-precision", "quantized", "pruned", "fine-tuned"})
+
+
+@dataclass(frozen=True)
+class ReferenceProbes:
+    """Per-reference data a zoo stores once: probe inputs and the reference's outputs."""
+
+    inputs: np.ndarray
+    """Canonical float images, seeds then hard then CutMix."""
+    outputs: np.ndarray
+    """The reference's (dequantized) outputs on ``inputs``, one row per input."""
+    n_seeds: int
+    n_hard: int
+    n_cutmix: int
+    probe_id: str = ""
+
+    def part(self, name: str) -> slice:
+        """Rows of ``inputs``/``outputs`` belonging to ``seeds``, ``hard`` or ``cutmix``."""
+        bounds = {"seeds": (0, self.n_seeds), "hard": (self.n_seeds, self.n_seeds + self.n_hard),
+                  "cutmix": (self.n_seeds + self.n_hard, self.n_seeds + self.n_hard + self.n_cutmix)}
+        a, b = bounds[name]
+        return slice(a, b)
+
+
+@dataclass(frozen=True)
+class BehaviourScores:
+    """Behavioural similarity of a suspect to one reference."""
+
+    sac_cutmix: float
+    sac_seeds: float
+    agree_cutmix: float
+    out_cutmix: float
+    out_hard: float
+
+    @property
+    def behaviour(self) -> float:
+        """The fixed-rule combination: the mean of the five label-free signals."""
+        return float(np.mean([self.sac_cutmix, self.sac_seeds, self.agree_cutmix, self.out_cutmix, self.out_hard]))
+
+
+def reference_probes(
+    run: Callable[[np.ndarray], np.ndarray],
+    pool: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    n_seeds: int = 100,
+    n_hard: int = 100,
+    n_cutmix: int = 200,
+    seed: int = 0,
+    probe_id: str = "",
+) -> ReferenceProbes:
+    """Build a reference's stored probes from a pool of its domain images.
+
+    ``run`` maps canonical images to the reference's outputs (N x K). ``labels`` (optional,
+    the pool's true classes) switches the hard inputs from low-margin to misclassified.
+    """
+    pool = np.asarray(pool, dtype=np.float32)
+    pool_out = np.asarray(run(pool), dtype=np.float32).reshape(len(pool), -1)
+    hard = hard_indices(pool_out, labels, n_hard)
+    mixed = cutmix(pool, n_cutmix, seed=seed)
+    seeds = pool[:n_seeds]
+    inputs = np.concatenate([seeds, pool[hard], mixed])
+    outputs = np.concatenate([pool_out[: len(seeds)], pool_out[hard],
+                              np.asarray(run(mixed), dtype=np.float32).reshape(len(mixed), -1)])
+    return ReferenceProbes(inputs, outputs, len(seeds), len(hard), len(mixed), probe_id)
+
+
+def behaviour_scores(probes: ReferenceProbes, suspect_outputs: np.ndarray) -> BehaviourScores:
+    """Score a suspect's outputs on ``probes.inputs`` against the stored reference outputs."""
+    s = np.asarray(suspect_outputs, dtype=np.float64).reshape(len(suspect_outputs), -1)
+    if len(s) != len(probes.inputs):
+        raise ValueError(f"suspect ran on {len(s)} inputs, the probes have {len(probes.inputs)}")
+    r = probes.outputs
+    cm, sd, hd = probes.part("cutmix"), probes.part("seeds"), probes.part("hard")
+    return BehaviourScores(
+        sac_cutmix=sac_similarity(correlation_matrix(r[cm]), s[cm]),
+        sac_seeds=sac_similarity(correlation_matrix(r[sd]), s[sd]),
+        agree_cutmix=label_agreement(r[cm], s[cm]),
+        out_cutmix=output_agreement(r[cm], s[cm]),
+        out_hard=output_agreement(r[hd], s[hd]),
+    )
+
+
+def combined_score(weight_strength: float | None, weight_kind: str, behaviour: float | None) -> float:
+    """One score in [0, 1], tiered: weight evidence first, behaviour below it.
+
+    ``0.5 + 0.5 * w`` when the weights are of a weight kind with strength ``w`` at or above
+    ``WEIGHTS_THRESHOLD``; otherwise ``0.5 * behaviour`` (0 when neither is known).
+    """
+    w = (weight_strength or 0.0) if weight_kind in WEIGHT_KINDS else 0.0
+    if w >= WEIGHTS_THRESHOLD:
+        return float(0.5 + 0.5 * w)
+    return float(0.5 * (behaviour or 0.0))
+
+
+def behaviour_confidence(behaviour: float, null_quantiles: tuple[float, ...] | None = None) -> float:
+    """Share of unrelated pairs scoring below ``behaviour`` (1 - an empirical p-value).
+
+    Interpolated in the stored null quantiles (``NULL_QUANTILES``, from bench/reuse); 0.0
+    below the smallest unrelated score, and at most ``CONFIDENCE_CAP`` above the largest (the
+    bench's few thousand unrelated pairs cannot support more).
+    """
+    q = np.asarray(null_quantiles if null_quantiles is not None else NULL_QUANTILES, dtype=np.float64)
+    if len(q) < 2:
+        raise ValueError("no null quantiles stored")
+    levels = np.linspace(0.0, 1.0, len(q))
+    return float(min(CONFIDENCE_CAP, np.interp(behaviour, q, levels, left=0.0, right=1.0)))
