@@ -96,7 +96,7 @@ def main() -> None:
     from modelhound.converters.runtimes import LiteRTRunnable
     from modelhound.extractor.tensors import read_tensors
     from modelhound.fingerprint.agreement import hard_indices, label_agreement
-    from modelhound.fingerprint.detector import behaviour_scores, combined_score, reference_probes
+    from modelhound.fingerprint.detector import WEIGHT_KINDS, behaviour_scores, combined_score, reference_probes
     from modelhound.fingerprint.inputs import InputAdapter
     from modelhound.fingerprint.modeldiff import ddv_similarity
     from modelhound.fingerprint.weights import compare_weights
@@ -163,11 +163,9 @@ def main() -> None:
             bs = behaviour_scores(probes[r], so[a:b])
             score_seconds.append(time.perf_counter() - t1)
             wm = compare_weights(tensors[c], tensors[r])
-            ref_akh = probes[r].outputs[:0] if e == b else None
-            akh = label_agreement(_ref_rows(run, r, allx_arr[b:e]), so[b:e]) if ref_akh is None else 0.0
+            akh = label_agreement(_ref_rows(run, r, allx_arr[b:e]), so[b:e]) if e > b else 0.0
             s = {
-                "weights": wm.strength if wm.kind in ("identical-weights", "near-identical", "half-precision",
-                                                      "quantized", "pruned", "fine-tuned") else 0.0,
+                "weights": wm.strength if wm.kind in WEIGHT_KINDS else 0.0,
                 "modeldiff": ddv_similarity(ddv[f"{c}|{r}"], ddv[f"{r}|{r}"]),
                 "sac_cutmix": bs.sac_cutmix, "sac_seeds": bs.sac_seeds, "agree_cutmix": bs.agree_cutmix,
                 "out_cutmix": bs.out_cutmix, "out_hard": bs.out_hard, "akh": akh,

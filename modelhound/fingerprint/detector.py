@@ -18,6 +18,21 @@ corrected top-1 agreement on CutMix images), ``out_cutmix`` and ``out_hard`` (1 
 total-variation distance of the softmax outputs). ``behaviour`` is their plain mean: a
 fixed rule (equal weights over every label-free signal), not fitted to the benchmark.
 
+Use in a zoo / scanner (what to store per reference, and how a scan scores a suspect)::
+
+    # zoo build time, once per image-classifier reference (pool: >= 400 domain images,
+    # canonical N x H x W x C floats in [0, 1]; run: the reference's forward pass)
+    probes = reference_probes(run_reference, pool, seed=0, probe_id=ref.name)
+    # store probes.inputs (float32 or uint8 pixels), probes.outputs (float32),
+    # probes.n_seeds / n_hard / n_cutmix and probe_id
+    # scan time: one forward pass of the suspect on the stored inputs, then numpy only
+    scores = behaviour_scores(probes, run_suspect(probes.inputs))
+    Signals(ref.name, ..., agreement=scores.behaviour)  # modelhound.corpus.match
+
+References whose output width differs from the suspect's still get the SAC signals (the
+agreement signals are 0 there). The behavioural threshold and null quantiles come from
+bench/reuse (28x28 digit classifiers); they are not validated on other domains yet.
+
 The combined score is tiered (:func:`combined_score`): weight evidence of a weight kind at or
 above ``WEIGHTS_THRESHOLD`` maps to [0.75, 1]; everything else is ``0.5 * behaviour`` in
 [0, 0.5]. A plain max of the two does worse: behaviour between *any* two models of the same
