@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="reference zoo to match against (default: the default zoo, built "
                            "on first use)")
     scan.add_argument("--no-match", action="store_true", help="do not match against a zoo")
+    scan.add_argument("--jobs", type=int, default=1,
+                      help="inputs scanned at once, each in its own process (default 1)")
     limits_args(scan)
 
     demo = sub.add_parser("demo", help="build a demo set of apps, scan it and show the report")
@@ -189,12 +191,27 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
         zoo_dir = args.zoo or str(_default_zoo(err))
         matcher = Matcher(Zoo.open(zoo_dir))
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
+    jobs = getattr(args, "jobs", 1)
+    if jobs < 1:
+        from modelhound.errors import ModelhoundError
+
+        raise ModelhoundError(f"--jobs must be at least 1, not {jobs}")
     try:
-        with RichProgress(err, enabled=err.is_terminal) as progress, \
-                Analyzer(convert=not args.no_convert, matcher=matcher) as analyzer:
-            for result in scan(todo, ScanOptions(limits), progress, seen=store.first_by_hash(),
-                               analyzer=analyzer):
-                store.record(app_record(result), rows(result))
+        with RichProgress(err, enabled=err.is_terminal) as progress:
+            if jobs > 1:
+                from modelhound.parallel import WorkerSetup, scan_parallel
+
+                setup = WorkerSetup(limits, convert=not args.no_convert,
+                                    zoo=str(matcher.zoo.path) if matcher is not None else None)
+                results = scan_parallel(todo, setup, jobs, seen=store.first_by_hash(),
+                                        observer=progress)
+                for result in results:
+                    store.record(app_record(result), rows(result))
+            else:
+                with Analyzer(convert=not args.no_convert, matcher=matcher) as analyzer:
+                    for result in scan(todo, ScanOptions(limits), progress,
+                                       seen=store.first_by_hash(), analyzer=analyzer):
+                        store.record(app_record(result), rows(result))
     except KeyboardInterrupt:
         interrupted = True
     _write_reports(args, store.rows(), store.apps(), console, err)
@@ -389,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.json = os.path.join(args.out, "findings.json")
             args.db = os.path.join(args.out, "modelhound.db")
             args.no_table, args.all, args.resume, args.no_convert = False, True, False, False
-            args.no_match = False
+            args.no_match, args.jobs = False, 1
             return _cmd_scan(args, limits, console, err)
         if args.command == "scan":
             return _cmd_scan(args, limits, console, err)
