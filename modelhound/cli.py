@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-match", action="store_true", help="do not match against a zoo")
     scan.add_argument("--jobs", type=int, default=1,
                       help="inputs scanned at once, each in its own process (default 1)")
+    scan.add_argument("--ray", metavar="ADDRESS",
+                      help="scan on a Ray cluster: 'auto', 'ray://HOST:PORT', or 'local' to "
+                           "start one here (needs the 'ray' extra)")
     limits_args(scan)
 
     demo = sub.add_parser("demo", help="build a demo set of apps, scan it and show the report")
@@ -198,7 +201,16 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
         raise ModelhoundError(f"--jobs must be at least 1, not {jobs}")
     try:
         with RichProgress(err, enabled=err.is_terminal) as progress:
-            if jobs > 1:
+            if getattr(args, "ray", None):
+                from modelhound.parallel import WorkerSetup
+                from modelhound.ray_runner import scan_ray
+
+                setup = WorkerSetup(limits, convert=not args.no_convert,
+                                    zoo=str(matcher.zoo.path) if matcher is not None else None)
+                for result in scan_ray(todo, setup, args.ray, seen=store.first_by_hash(),
+                                       observer=progress):
+                    store.record(app_record(result), rows(result))
+            elif jobs > 1:
                 from modelhound.parallel import WorkerSetup, scan_parallel
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
@@ -406,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.json = os.path.join(args.out, "findings.json")
             args.db = os.path.join(args.out, "modelhound.db")
             args.no_table, args.all, args.resume, args.no_convert = False, True, False, False
-            args.no_match, args.jobs = False, 1
+            args.no_match, args.jobs, args.ray = False, 1, None
             return _cmd_scan(args, limits, console, err)
         if args.command == "scan":
             return _cmd_scan(args, limits, console, err)
