@@ -1,9 +1,10 @@
 """bench/scale: apps per second with 1 and 2 local processes and with Ray on this machine,
 peak memory per process, and the share of time spent in extraction, conversion, matching.
 
-Usage:  .venv/bin/python bench/scale/run.py
-Inputs: the fixture APKs plus the demo apps (built fresh); matching against a small
-weights-only zoo of three MediaPipe fixtures. Writes bench/scale/results.md.
+Usage:  .venv/bin/python bench/scale/run.py [--extra 80]
+Inputs: the fixture APKs, the demo apps and EXTRA built apps, each with its own model
+(built fresh); matching against a small weights-only zoo of three MediaPipe fixtures.
+Writes bench/scale/results.md.
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ def stage_shares(inputs: list[str], zoo: str) -> dict[str, float]:
 
 
 def main() -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--extra", type=int, default=80, help="built apps added to the corpus")
+    args = ap.parse_args()
     work = HERE / ".cache"
     shutil.rmtree(work, ignore_errors=True)
     apps = work / "apps"
@@ -96,6 +102,12 @@ def main() -> int:
     build_demo(str(apps / "demo"))
     for p in sorted((FIX / "apks").rglob("*.apk")):
         shutil.copy(p, apps / p.name)
+    from modelhound import samples
+
+    for i in range(args.extra):
+        (apps / f"built{i:03d}.apk").write_bytes(samples.apk(
+            [("assets/model.tflite", samples.tflite_model(128, 64, seed=1000 + i))],
+            package=f"com.bench.app{i}"))
     inputs = sorted(str(p) for p in apps.rglob("*") if p.is_file())
     zoo = work / "zoo"
     refs = [str(FIX / "models/tflite/mediapipe-0.10.14" / n) for n in
@@ -112,8 +124,9 @@ def main() -> int:
     total = sum(shares.values())
     lines = [
         "# bench/scale", "",
-        "Command: `.venv/bin/python bench/scale/run.py`  ",
-        f"Inputs: {len(inputs)} (the fixture APKs and the demo apps), converted and matched against a "
+        f"Command: `.venv/bin/python bench/scale/run.py --extra {args.extra}`  ",
+        f"Inputs: {len(inputs)} (the fixture APKs, the demo apps and {args.extra} built apps with a "
+        "model each), converted and matched against a "
         f"3-reference weights-only zoo; machine: {os.cpu_count()} cores. Wall time of the whole "
         "`modelhound scan` command, start-up (imports, worker start, Ray start) included.", "",
         "| run | seconds | inputs/s | peak RSS per process, MiB |", "|---|---:|---:|---|",
