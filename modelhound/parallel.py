@@ -13,7 +13,7 @@ import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from modelhound.extractor import Limits, extract, sha256_file
 from modelhound.records import AppInfo, AppScan
@@ -57,46 +57,69 @@ def _scan_one(path: str, digest: str) -> AppScan:
     return result
 
 
-def scan_parallel(paths: list[str], setup: WorkerSetup, jobs: int,
-                  seen: dict[str, str] | None = None, observer: Any = None) -> Iterator[AppScan]:
-    """Like :func:`modelhound.pipeline.scan`, ``jobs`` inputs at a time."""
+def dispatch(paths: list[str], submit: Callable[[str, str], Any],
+             resolve: Callable[[str, Any], AppScan], width: int,
+             seen: dict[str, str] | None = None, observer: Any = None) -> Iterator[AppScan]:
+    """Hash and dedupe inputs here, hand unique ones to ``submit(path, sha256)``, and yield
+    results in input order, keeping at most ``width`` inputs in flight.
+
+    ``resolve(path, handle)`` turns what ``submit`` returned into an AppScan (waiting for it,
+    and making an error row when the remote work failed). Shared by --jobs and --ray.
+    """
     seen = dict(seen or {})
     if observer is not None:
         observer.started(len(paths))
+    window: collections.deque[tuple[str, Any, bool]] = collections.deque()
+
+    def drain(limit: int) -> Iterator[AppScan]:
+        while len(window) > limit:
+            path, item, ready = window.popleft()
+            result = item if ready else resolve(path, item)
+            if observer is not None:
+                observer.finished_one(result)
+            yield result
+
+    for path in paths:
+        if not os.path.exists(path):
+            window.append((path, AppScan(app=AppInfo(path=path, sha256="", size=0),
+                                         error=f"{path}: no such file or folder"), True))
+        else:
+            try:
+                digest = sha256_file(path)
+            except OSError as e:
+                window.append((path, AppScan(app=AppInfo(path=path, sha256="", size=0),
+                                             error=f"{path}: cannot read file ({e.strerror or e})"),
+                               True))
+                continue
+            if digest in seen:
+                window.append((path, AppScan(
+                    app=AppInfo(path=path, sha256=digest, size=os.path.getsize(path)),
+                    duplicate_of=seen[digest]), True))
+            else:
+                seen[digest] = path
+                window.append((path, submit(path, digest), False))
+        yield from drain(width)
+    yield from drain(0)
+
+
+def failed(path: str, what: str, exc: BaseException) -> AppScan:
+    """The error row of an input whose remote scan failed."""
+    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return AppScan(app=AppInfo(path=path, sha256="", size=0),
+                   error=f"{path}: {what} ({type(exc).__name__}: {first})")
+
+
+def scan_parallel(paths: list[str], setup: WorkerSetup, jobs: int,
+                  seen: dict[str, str] | None = None, observer: Any = None) -> Iterator[AppScan]:
+    """Like :func:`modelhound.pipeline.scan`, ``jobs`` inputs at a time."""
     ctx = multiprocessing.get_context("spawn")  # never fork a process holding runtime threads
-    window: collections.deque[tuple[str, AppScan | Future[AppScan]]] = collections.deque()
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init, initargs=(setup,)) as pool:
 
-        def drain(limit: int) -> Iterator[AppScan]:
-            while len(window) > limit:
-                path, item = window.popleft()
-                if isinstance(item, Future):
-                    try:
-                        item = item.result()
-                    except Exception as exc:  # noqa: BLE001 - a dead scanning process
-                        item = AppScan(app=AppInfo(path=path, sha256="", size=0),
-                                       error=f"{path}: scanning process failed ({type(exc).__name__}: {exc})")
-                if observer is not None:
-                    observer.finished_one(item)
-                yield item
+        def resolve(path: str, future: Future[AppScan]) -> AppScan:
+            try:
+                return future.result()
+            except Exception as exc:  # noqa: BLE001 - a dead scanning process
+                return failed(path, "scanning process failed", exc)
 
-        for path in paths:
-            if not os.path.exists(path):
-                window.append((path, AppScan(app=AppInfo(path=path, sha256="", size=0),
-                                             error=f"{path}: no such file or folder")))
-            else:
-                try:
-                    digest = sha256_file(path)
-                except OSError as e:
-                    window.append((path, AppScan(app=AppInfo(path=path, sha256="", size=0),
-                                                 error=f"{path}: cannot read file ({e.strerror or e})")))
-                    continue
-                if digest in seen:
-                    window.append((path, AppScan(
-                        app=AppInfo(path=path, sha256=digest, size=os.path.getsize(path)),
-                        duplicate_of=seen[digest])))
-                else:
-                    seen[digest] = path
-                    window.append((path, pool.submit(_scan_one, path, digest)))
-            yield from drain(2 * jobs)
-        yield from drain(0)
+        yield from dispatch(paths, lambda p, d: pool.submit(_scan_one, p, d), resolve,
+                            2 * jobs, seen, observer)

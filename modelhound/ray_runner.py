@@ -9,16 +9,14 @@ retried once by Ray, then reported as an error row. Ray is an optional extra
 
 from __future__ import annotations
 
-import collections
 import os
 import tempfile
 from dataclasses import replace
 from typing import Any, Iterator
 
 from modelhound.errors import ModelhoundError
-from modelhound.extractor import sha256_file
-from modelhound.parallel import WorkerSetup
-from modelhound.records import AppInfo, AppScan
+from modelhound.parallel import WorkerSetup, dispatch, failed
+from modelhound.records import AppScan
 
 _STATE: dict[WorkerSetup, Any] = {}
 
@@ -80,43 +78,20 @@ def scan_ray(paths: list[str], setup: WorkerSetup, address: str,
     ray = connect(address)
     task = ray.remote(max_retries=1)(scan_bytes)
     width = in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
-    seen = dict(seen or {})
-    if observer is not None:
-        observer.started(len(paths))
-    window: collections.deque[tuple[str, Any]] = collections.deque()
 
-    def drain(limit: int) -> Iterator[AppScan]:
-        while len(window) > limit:
-            path, item = window.popleft()
-            if not isinstance(item, AppScan):
-                try:
-                    item = ray.get(item)
-                except Exception as exc:  # noqa: BLE001 - retried once by Ray already
-                    item = AppScan(app=AppInfo(path=path, sha256="", size=0),
-                                   error=f"{path}: scan task failed twice ({type(exc).__name__}: "
-                                         f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''})")
-            if observer is not None:
-                observer.finished_one(item)
-            yield item
+    def submit(path: str, digest: str) -> Any:
+        try:
+            with open(path, "rb") as f:
+                return task.remote(setup, path, ray.put(f.read()), digest)
+        except OSError as exc:  # the file went away after it was hashed
+            return exc
 
-    for path in paths:
-        if not os.path.exists(path):
-            window.append((path, AppScan(app=AppInfo(path=path, sha256="", size=0),
-                                         error=f"{path}: no such file or folder")))
-        else:
-            try:
-                digest = sha256_file(path)
-                with open(path, "rb") as f:
-                    data = f.read()
-            except OSError as e:
-                window.append((path, AppScan(app=AppInfo(path=path, sha256="", size=0),
-                                             error=f"{path}: cannot read file ({e.strerror or e})")))
-                continue
-            if digest in seen:
-                window.append((path, AppScan(app=AppInfo(path=path, sha256=digest, size=len(data)),
-                                             duplicate_of=seen[digest])))
-            else:
-                seen[digest] = path
-                window.append((path, task.remote(setup, path, ray.put(data), digest)))
-        yield from drain(width)
-    yield from drain(0)
+    def resolve(path: str, ref: Any) -> AppScan:
+        if isinstance(ref, OSError):
+            return failed(path, "cannot read file", ref)
+        try:
+            return ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - Ray already retried it once
+            return failed(path, "scan task failed twice", exc)
+
+    yield from dispatch(paths, submit, resolve, width, seen, observer)
