@@ -15,7 +15,7 @@ The combined verdict names the reference, a reuse type and the evidence behind i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from modelhound.corpus.zoo import Reference, Zoo
 
@@ -165,7 +165,7 @@ class Matcher:
     ) -> Match | None:
         """Compare one suspect (its sha256, weight tensors and DDVs per probe) to every reference."""
         from modelhound.fingerprint.modeldiff import ddv_similarity
-        from modelhound.fingerprint.weights import compare_weights, multiset_key
+        from modelhound.fingerprint.weights import compare_weights
 
         suspect_ddvs = suspect_ddvs or {}
         sizes = {t.values.size for t in tensors}
@@ -190,13 +190,3 @@ class Matcher:
                 note = "reference has no behavioural profile"
             signals.append(Signals(ref.name, same, wstrength, wkind, wevid, beh, note))
         return decide(signals)
-
-
-def weights_only_index(zoo: Zoo, tensors: Sequence[Any]) -> dict[str, int]:
-    """References sharing exact weight tensors with the suspect (layout-independent)."""
-    from modelhound.fingerprint.weights import multiset_key
-
-    return zoo.by_tensor_keys(multiset_key(t.values) for t in tensors)
-
-
-SuspectRunner = Callable[[Any, Sequence[str]], Mapping[str, Sequence[float]]]

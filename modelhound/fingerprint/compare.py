@@ -35,6 +35,26 @@ def _verdict(similarity: float, threshold: float) -> Verdict:
     return Verdict.REUSED if similarity >= threshold else Verdict.NOT_REUSED
 
 
+def _comparison(pa: Profile, pb: Profile, pairs: PairSet, threshold: float,
+                generated_on: str) -> Comparison:
+    """The Comparison record of two profiles on the same pairs."""
+    sim = ddv_similarity(pa.ddv, pb.ddv)
+    return Comparison(
+        similarity=sim,
+        threshold=threshold,
+        verdict=_verdict(sim, threshold),
+        pairs_id=pairs.pairs_id,
+        n_pairs=pairs.n,
+        generator=pairs.generator,
+        generated_on=generated_on,
+        seeds=pairs.seeds_name,
+        inputs_a=pa.inputs,
+        inputs_b=pb.inputs,
+        ddv_a=pa.ddv,
+        ddv_b=pb.ddv,
+    )
+
+
 def compare_on_pairs(
     a: Runnable,
     b: Runnable,
@@ -48,21 +68,7 @@ def compare_on_pairs(
     """Compare two models on an existing pair set (two forward passes per model)."""
     pa = profile_runnable(a, pairs, normalization=normalization_a, subject="a")
     pb = profile_runnable(b, pairs, normalization=normalization_b, subject="b")
-    sim = ddv_similarity(pa.ddv, pb.ddv)
-    return Comparison(
-        similarity=sim,
-        threshold=threshold,
-        verdict=_verdict(sim, threshold),
-        pairs_id=pairs.pairs_id,
-        n_pairs=pairs.n,
-        generator=pairs.generator,
-        generated_on=generated_on or pairs.generated_on,
-        seeds=pairs.seeds_name,
-        inputs_a=pa.inputs,
-        inputs_b=pb.inputs,
-        ddv_a=pa.ddv,
-        ddv_b=pb.ddv,
-    )
+    return _comparison(pa, pb, pairs, threshold, generated_on or pairs.generated_on)
 
 
 def compare_runnables(
@@ -130,18 +136,4 @@ def compare_with_profile(
             f"not {pairs.pairs_id}"
         )
     ps = profile_runnable(suspect, pairs, normalization=normalization, subject="suspect")
-    sim = ddv_similarity(reference.ddv, ps.ddv)
-    return Comparison(
-        similarity=sim,
-        threshold=threshold,
-        verdict=_verdict(sim, threshold),
-        pairs_id=pairs.pairs_id,
-        n_pairs=pairs.n,
-        generator=pairs.generator,
-        generated_on=reference.subject,
-        seeds=pairs.seeds_name,
-        inputs_a=reference.inputs,
-        inputs_b=ps.inputs,
-        ddv_a=reference.ddv,
-        ddv_b=ps.ddv,
-    )
+    return _comparison(reference, ps, pairs, threshold, reference.subject)
