@@ -1,9 +1,12 @@
 """Scanning with several processes: one input per task, results in input order.
 
 The parent hashes inputs and drops repeats (so duplicates are found exactly as in a
-sequential scan); each worker process builds its own Analyzer (its own conversion worker
-and zoo) once, and handles one input at a time. At most ``2 * jobs`` inputs are in flight,
-so a folder of any size never holds per-app data for more than those.
+sequential scan); each scanning process builds its own Analyzer (its own conversion worker
+and zoo) once, and handles one input at a time. Inputs are pulled lazily and at most
+``2 * jobs`` are in flight, so a folder of any size never holds per-app data for more than
+those. A scanning process that dies (a native crash, the OOM killer) costs only the input it
+was on: that input is retried once in another process, then becomes an error row, and the
+scan goes on.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator
+import signal
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable, Iterable, Iterator, Sized
 
 from modelhound.extractor import Limits, extract, sha256_file
 from modelhound.records import AppInfo, AppScan
-
 
 @dataclass(frozen=True)
 class WorkerSetup:
@@ -34,8 +37,6 @@ _LIMITS: Limits | None = None
 
 def _init(setup: WorkerSetup) -> None:
     global _ANALYZER, _LIMITS
-    import atexit
-
     from modelhound.analysis import Analyzer
 
     matcher = None
@@ -46,10 +47,10 @@ def _init(setup: WorkerSetup) -> None:
         matcher = Matcher(Zoo.open(setup.zoo))
     _ANALYZER = Analyzer(convert=setup.convert, matcher=matcher)
     _LIMITS = setup.limits
-    atexit.register(_ANALYZER.close)
 
 
 def _scan_one(path: str, digest: str) -> AppScan:
+    """Scan one input in this scanning process (the default per-app work)."""
     extraction = extract(path, _LIMITS, sha256=digest)
     result = extraction.to_scan()
     if _ANALYZER is not None and (_ANALYZER.convert or _ANALYZER.matcher is not None):
@@ -57,17 +58,197 @@ def _scan_one(path: str, digest: str) -> AppScan:
     return result
 
 
-def dispatch(paths: list[str], submit: Callable[[str, str], Any],
+def _describe(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _serve(conn: Connection, setup: WorkerSetup, work: Callable[[str, str], AppScan]) -> None:
+    """Scanning process body: build the later stages, then scan (path, sha256) pairs from
+    ``conn`` one at a time, answering ("ok", AppScan) or ("raised", description)."""
+    problem = ""
+    try:
+        try:
+            _init(setup)
+        except Exception as exc:  # noqa: BLE001 - reported on every input instead
+            problem = f"cannot start the later stages ({_describe(exc)})"
+        while True:
+            try:
+                task = conn.recv()
+            except EOFError:  # the parent is gone
+                return
+            if task is None:
+                return
+            if problem:
+                conn.send(("raised", problem))
+                continue
+            try:
+                reply: tuple[str, Any] = ("ok", work(*task))
+            except Exception as exc:  # noqa: BLE001 - one input's failure, not the process's
+                reply = ("raised", _describe(exc))
+            try:
+                conn.send(reply)
+            except OSError:  # the parent is gone
+                return
+            except Exception as exc:  # noqa: BLE001 - e.g. a result that does not pickle
+                conn.send(("raised", _describe(exc)))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent decides
+        return
+    finally:
+        if _ANALYZER is not None:
+            _ANALYZER.close()
+
+
+@dataclass(eq=False)
+class _Task:
+    path: str
+    digest: str
+    attempts: int = 0
+    result: AppScan | None = None
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: Any
+    conn: Connection
+    task: _Task | None = field(default=None)
+
+
+class ScanPool:
+    """``jobs`` scanning processes, one input each at a time.
+
+    Unlike ``concurrent.futures.ProcessPoolExecutor`` (where one dead process breaks the
+    whole pool and fails every pending input), each input is tied to the process running
+    it: a process that dies costs only that input, which is retried once in another process
+    (``retries``) and then answered with an error row. Single-threaded: work is handed out
+    and answers collected while the caller waits in :meth:`result`.
+    """
+
+    def __init__(self, jobs: int, setup: WorkerSetup,
+                 work: Callable[[str, str], AppScan] | None = None, retries: int = 1) -> None:
+        self.jobs, self.setup, self.retries = jobs, setup, retries
+        self.work = work or _scan_one
+        # spawn: never fork a process that may hold runtime threads
+        self._ctx = multiprocessing.get_context("spawn")
+        self._idle: list[_Worker] = []
+        self._busy: list[_Worker] = []
+        self._pending: collections.deque[_Task] = collections.deque()
+
+    def __enter__(self) -> "ScanPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def submit(self, path: str, digest: str) -> _Task:
+        """Queue one input; its result comes from :meth:`result`."""
+        task = _Task(path, digest)
+        self._pending.append(task)
+        self._assign()
+        return task
+
+    def result(self, task: _Task) -> AppScan:
+        """Wait for ``task``, keeping every process busy meanwhile."""
+        while task.result is None:
+            self._pump()
+        return task.result
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(target=_serve, args=(child, self.setup, self.work),
+                                    name="modelhound-scan")
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _assign(self) -> None:
+        while self._pending and (self._idle or len(self._busy) < self.jobs):
+            worker = self._idle.pop() if self._idle else self._spawn()
+            task = self._pending.popleft()
+            worker.task = task
+            self._busy.append(worker)
+            try:
+                worker.conn.send((task.path, task.digest))
+            except OSError:  # it died idle; _pump sees its sentinel and retries the task
+                pass
+
+    def _pump(self) -> None:
+        self._assign()
+        ready = set(wait([w.conn for w in self._busy] + [w.process.sentinel for w in self._busy]))
+        for worker in list(self._busy):
+            if worker.conn in ready or worker.process.sentinel in ready:
+                self._collect(worker)
+        self._assign()
+
+    def _collect(self, worker: _Worker) -> None:
+        task = worker.task
+        assert task is not None
+        try:
+            kind, value = worker.conn.recv() if worker.conn.poll() else ("died", None)
+        except (EOFError, OSError):
+            kind, value = "died", None
+        self._busy.remove(worker)
+        if kind == "ok":
+            task.result, worker.task = value, None
+            self._idle.append(worker)
+            return
+        if kind == "raised":
+            task.result, worker.task = failed(task.path, "scan failed", value, task.digest), None
+            self._idle.append(worker)
+            return
+        worker.process.join(5)
+        cause = _exit_cause(worker.process.exitcode)
+        worker.conn.close()
+        task.attempts += 1
+        if task.attempts <= self.retries:
+            self._pending.appendleft(task)  # a fresh process replaces the dead one
+        else:
+            times = "twice" if task.attempts == 2 else f"{task.attempts} times"
+            task.result = failed(task.path, f"scanning process died {times}", cause, task.digest)
+
+    def close(self) -> None:
+        """Stop every process: ask, wait a little, then terminate."""
+        workers = self._idle + self._busy
+        for w in workers:
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        for w in workers:
+            w.process.join(10)
+            if w.process.is_alive():
+                w.process.terminate()
+                w.process.join(5)
+            w.conn.close()
+        self._idle, self._busy = [], []
+
+
+def _exit_cause(code: int | None) -> str:
+    if code is None:
+        return "did not exit"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def dispatch(paths: Iterable[str], submit: Callable[[str, str], Any],
              resolve: Callable[[str, Any], AppScan], width: int,
              seen: dict[str, str] | None = None, observer: Any = None) -> Iterator[AppScan]:
     """Hash and dedupe inputs here, hand unique ones to ``submit(path, sha256)``, and yield
-    results in input order, keeping at most ``width`` inputs in flight.
+    results in input order.
 
-    ``resolve(path, handle)`` turns what ``submit`` returned into an AppScan (waiting for it,
-    and making an error row when the remote work failed). Shared by --jobs and --ray.
+    ``paths`` is consumed lazily: an input is pulled (and hashed) only when fewer than
+    ``width`` inputs are in flight, so at most ``width`` inputs' work exists at once whatever
+    the number of inputs. ``resolve(path, handle)`` turns what ``submit`` returned into an
+    AppScan (waiting for it, and making an error row when the remote work failed). Shared by
+    --jobs and --ray.
     """
+    width = max(1, width)
     seen = dict(seen or {})
-    if observer is not None:
+    if observer is not None and isinstance(paths, Sized):
         observer.started(len(paths))
     window: collections.deque[tuple[str, Any, bool]] = collections.deque()
 
@@ -80,46 +261,51 @@ def dispatch(paths: list[str], submit: Callable[[str, str], Any],
             yield result
 
     for path in paths:
-        if not os.path.exists(path):
-            window.append((path, AppScan(app=AppInfo(path=path, sha256="", size=0),
-                                         error=f"{path}: no such file or folder"), True))
-        else:
-            try:
-                digest = sha256_file(path)
-            except OSError as e:
-                window.append((path, AppScan(app=AppInfo(path=path, sha256="", size=0),
-                                             error=f"{path}: cannot read file ({e.strerror or e})"),
-                               True))
-                continue
-            if digest in seen:
-                window.append((path, AppScan(
-                    app=AppInfo(path=path, sha256=digest, size=os.path.getsize(path)),
-                    duplicate_of=seen[digest]), True))
-            else:
-                seen[digest] = path
-                window.append((path, submit(path, digest), False))
-        yield from drain(width)
+        window.append(_admit(path, submit, seen))
+        yield from drain(width - 1)
     yield from drain(0)
 
 
-def failed(path: str, what: str, exc: BaseException) -> AppScan:
-    """The error row of an input whose remote scan failed."""
-    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-    return AppScan(app=AppInfo(path=path, sha256="", size=0),
-                   error=f"{path}: {what} ({type(exc).__name__}: {first})")
+def _admit(path: str, submit: Callable[[str, str], Any],
+           seen: dict[str, str]) -> tuple[str, Any, bool]:
+    """One input's window entry: (path, a finished AppScan, True) for an input that is
+    missing, unreadable or a repeat, else (path, what ``submit`` returned, False)."""
+    if not os.path.exists(path):
+        return path, AppScan(app=AppInfo(path=path, sha256="", size=0),
+                             error=f"{path}: no such file or folder"), True
+    try:
+        digest = sha256_file(path)
+    except OSError as e:
+        return path, AppScan(app=AppInfo(path=path, sha256="", size=0),
+                             error=f"{path}: cannot read file ({e.strerror or e})"), True
+    if digest in seen:
+        return path, AppScan(app=AppInfo(path=path, sha256=digest, size=os.path.getsize(path)),
+                             duplicate_of=seen[digest]), True
+    seen[digest] = path
+    return path, submit(path, digest), False
 
 
-def scan_parallel(paths: list[str], setup: WorkerSetup, jobs: int,
-                  seen: dict[str, str] | None = None, observer: Any = None) -> Iterator[AppScan]:
-    """Like :func:`modelhound.pipeline.scan`, ``jobs`` inputs at a time."""
-    ctx = multiprocessing.get_context("spawn")  # never fork a process holding runtime threads
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init, initargs=(setup,)) as pool:
+def failed(path: str, what: str, cause: BaseException | str, digest: str = "") -> AppScan:
+    """The error row of an input whose scan failed elsewhere (another process, a Ray task)."""
+    detail = cause if isinstance(cause, str) else _describe(cause)
+    size = 0
+    if digest:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            pass
+    return AppScan(app=AppInfo(path=path, sha256=digest, size=size),
+                   error=f"{path}: {what} ({detail})")
 
-        def resolve(path: str, future: Future[AppScan]) -> AppScan:
-            try:
-                return future.result()
-            except Exception as exc:  # noqa: BLE001 - a dead scanning process
-                return failed(path, "scanning process failed", exc)
 
-        yield from dispatch(paths, lambda p, d: pool.submit(_scan_one, p, d), resolve,
+def scan_parallel(paths: Iterable[str], setup: WorkerSetup, jobs: int,
+                  seen: dict[str, str] | None = None, observer: Any = None,
+                  work: Callable[[str, str], AppScan] | None = None) -> Iterator[AppScan]:
+    """Like :func:`modelhound.pipeline.scan`, ``jobs`` inputs at a time.
+
+    ``work(path, sha256)`` is what a scanning process runs per input (default: extract,
+    convert and match); tests pass a stand-in that crashes on purpose.
+    """
+    with ScanPool(jobs, setup, work) as pool:
+        yield from dispatch(paths, pool.submit, lambda _path, task: pool.result(task),
                             2 * jobs, seen, observer)

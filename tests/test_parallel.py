@@ -1,10 +1,18 @@
-"""--jobs N gives the same findings as a sequential scan, in the same order."""
+"""--jobs N gives the same findings as a sequential scan, in the same order; a bounded
+window of inputs in flight; a scanning process that dies costs only its input."""
 
 from __future__ import annotations
 
 import csv
+import os
+import signal
 
+from modelhound import parallel
 from modelhound.cli import main
+from modelhound.parallel import _scan_one as real_scan_one
+from modelhound.parallel import dispatch
+from modelhound.records import AppInfo, AppScan
+from modelhound.store import ResultStore
 from tests import builders
 from tests.conftest import fixture_path
 
@@ -58,3 +66,80 @@ def test_ray_scan_equals_local_scan(tmp_path):
     finally:
         ray.shutdown()
     assert _rows(local) == _rows(dist)
+
+
+# --- bounded memory -----------------------------------------------------------------------
+
+def test_dispatcher_pulls_inputs_lazily_and_keeps_a_bounded_window(tmp_path):
+    for i in range(50):
+        (tmp_path / f"in{i:02d}.apk").write_bytes(b"distinct %d" % i)
+    pulled, in_flight, peak = [], set(), [0]
+
+    def inputs():
+        for i in range(50):
+            pulled.append(i)
+            yield str(tmp_path / f"in{i:02d}.apk")
+
+    def submit(path, digest):
+        in_flight.add(path)
+        peak[0] = max(peak[0], len(in_flight))
+        return path
+
+    def resolve(path, handle):
+        in_flight.discard(handle)
+        return AppScan(app=AppInfo(path=path, sha256="", size=0))
+
+    results = dispatch(inputs(), submit, resolve, width=4)
+    first = next(results)
+    assert first.app.path.endswith("in00.apk")
+    assert len(pulled) == 4  # the first result arrives with only the window pulled
+    rest = list(results)
+    assert len(rest) == 49 and len(pulled) == 50
+    assert peak[0] == 4
+    expected = [str(tmp_path / f"in{i:02d}.apk") for i in range(50)]
+    assert [r.app.path for r in [first, *rest]] == expected
+
+
+# --- a scanning process that dies ---------------------------------------------------------
+
+def _crashing_scan(path, digest):
+    """Per-app work for the killed-process test (runs in a scanning process): kills its own
+    process on the first attempt at die-once*, on every attempt at die-always*."""
+    name = os.path.basename(path)
+    marker = path + ".attempted"
+    first_try = not os.path.exists(marker)
+    if name.startswith("die-always") or (name.startswith("die-once") and first_try):
+        open(marker, "a").close()
+        if "sigkill" in name:
+            os.kill(os.getpid(), signal.SIGKILL)
+        os._exit(1)
+    return real_scan_one(path, digest)
+
+
+def test_a_killed_scanning_process_costs_only_its_input(tmp_path, monkeypatch):
+    apps = tmp_path / "apps"
+    apps.mkdir()
+    names = ["a.apk", "die-always.apk", "die-once-sigkill.apk", "d.apk", "e.apk", "f.apk"]
+    for i, name in enumerate(names):
+        model = builders.tflite_model(seed=i)
+        (apps / name).write_bytes(builders.apk([("assets/m.tflite", model)]))
+    seq, par = tmp_path / "seq.csv", tmp_path / "par.csv"
+    common = ["--no-table", "--no-convert"]
+    assert main(["scan", str(apps), "--csv", str(seq), "--db", str(tmp_path / "s.db"), "--jobs",
+                 "1", *common]) == 0
+    monkeypatch.setattr(parallel, "_scan_one", _crashing_scan)
+    db = tmp_path / "p.db"
+    assert main(["scan", str(apps), "--csv", str(par), "--db", str(db), "--jobs", "2",
+                 *common]) == 0
+    s, p = _rows(seq), _rows(par)
+    always = str(apps / "die-always.apk")
+    [dead] = [r for r in p if r[0] == always]
+    assert dead[2] == "error"
+    assert dead[5] == f"{always}: scanning process died twice (exit code 1)"
+    assert [r for r in p if r[0] != always] == [r for r in s if r[0] != always]
+    assert (apps / "die-once-sigkill.apk.attempted").exists()  # it did die once
+    store = ResultStore(str(db), resume=True)
+    try:
+        assert sorted(store.done()) == sorted(str(apps / n) for n in names)
+    finally:
+        store.close()
