@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from modelhound.errors import ModelhoundError
 from modelhound.parallel import WorkerSetup, dispatch, failed
 from modelhound.records import AppScan
 
 _STATE: dict[WorkerSetup, Any] = {}
+#: Ray retries a task this many times when its worker process or node dies (not when the
+#: scan raises: that would only raise again).
+RETRIES = 1
 
 
 def _analyzer(setup: WorkerSetup) -> Any:
@@ -71,27 +74,39 @@ def connect(address: str, num_cpus: int | None = None) -> Any:
     return ray
 
 
-def scan_ray(paths: list[str], setup: WorkerSetup, address: str,
+def scan_ray(paths: Iterable[str], setup: WorkerSetup, address: str,
              seen: dict[str, str] | None = None, observer: Any = None,
-             in_flight: int | None = None) -> Iterator[AppScan]:
-    """Like :func:`modelhound.pipeline.scan`, with one Ray task per unique input."""
+             in_flight: int | None = None,
+             work: Callable[[WorkerSetup, str, bytes, str], AppScan] | None = None,
+             ) -> Iterator[AppScan]:
+    """Like :func:`modelhound.pipeline.scan`, with one Ray task per unique input.
+
+    ``work(setup, path, data, sha256)`` is what a Ray task runs per input (default:
+    :func:`scan_bytes`); tests pass a stand-in that kills its worker on purpose.
+    """
     ray = connect(address)
-    task = ray.remote(max_retries=1)(scan_bytes)
+    from ray.exceptions import RayError, RayTaskError
+
+    task = ray.remote(max_retries=RETRIES)(work or scan_bytes)
     width = in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
 
     def submit(path: str, digest: str) -> Any:
         try:
             with open(path, "rb") as f:
-                return task.remote(setup, path, ray.put(f.read()), digest)
+                return digest, task.remote(setup, path, ray.put(f.read()), digest)
         except OSError as exc:  # the file went away after it was hashed
-            return exc
+            return digest, exc
 
-    def resolve(path: str, ref: Any) -> AppScan:
+    def resolve(path: str, handle: tuple[str, Any]) -> AppScan:
+        digest, ref = handle
         if isinstance(ref, OSError):
-            return failed(path, "cannot read file", ref)
+            return failed(path, "cannot read file", ref, digest)
         try:
             return ray.get(ref)
-        except Exception as exc:  # noqa: BLE001 - Ray already retried it once
-            return failed(path, "scan task failed twice", exc)
+        except RayTaskError as exc:  # the scan raised: not retried, it would raise again
+            return failed(path, "scan failed", exc.cause or exc, digest)
+        except RayError as exc:  # the worker or its node died, and again on the retry
+            times = "twice" if RETRIES == 1 else f"{1 + RETRIES} times"
+            return failed(path, f"Ray worker died {times}", exc, digest)
 
     yield from dispatch(paths, submit, resolve, width, seen, observer)
