@@ -61,7 +61,7 @@ class Analyzer:
         ), c
 
     def _match(self, found: FoundModel, analysis: ModelAnalysis, conversion: Any) -> ModelAnalysis:
-        from modelhound.corpus.suspect import suspect_ddvs
+        from modelhound.corpus.suspect import run_suspect
         from modelhound.errors import ExtractError
         from modelhound.extractor.tensors import read_tensors
 
@@ -70,8 +70,8 @@ class Analyzer:
             tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
         except ExtractError:
             tensors = []
-        ddvs, note = suspect_ddvs(self.matcher, found, conversion, self._pool)
-        m = self.matcher.match(e.sha256, tensors, ddvs, note)
+        run = run_suspect(self.matcher, found, conversion, self._pool)
+        m = self.matcher.match(e.sha256, tensors, run.ddvs, run.note, run.outputs)
         if m is None:
             return replace(analysis, matched=True, verdict="not-reused",
                            match_evidence="the zoo is empty")

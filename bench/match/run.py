@@ -95,7 +95,7 @@ def main() -> int:
     from modelhound import variants
     from modelhound.converters import ConverterPool
     from modelhound.corpus.match import Matcher
-    from modelhound.corpus.suspect import normalization_of, suspect_ddvs
+    from modelhound.corpus.suspect import normalization_of, run_suspect
     from modelhound.corpus.zoo import Zoo
     from modelhound.extractor.tensors import read_tensors
 
@@ -109,16 +109,16 @@ def main() -> int:
             probes = [(p, str(zoo.probe_file(p))) for p in matcher.probes_for(True)
                       if any(r.probe_id == p for r in matcher.refs)]
             tensors = read_tensors(suspect.entry.format, suspect.entry.subformat, suspect.data)
-            suspect_ddvs(matcher, suspect, conv, pool)  # warm: worker loads pairs and model
+            run_suspect(matcher, suspect, conv, pool)  # warm: worker loads pairs and model
             fwd, ddv, wts, tot = [], [], [], []
             for _ in range(args.rounds):
                 t0 = time.perf_counter()
                 pool.call("modelhound.corpus.suspect:ddvs_here", conv, probes, normalization_of(suspect))
                 fwd.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                ddvs, note = suspect_ddvs(matcher, suspect, conv, pool)
+                sr = run_suspect(matcher, suspect, conv, pool)
                 t1 = time.perf_counter()
-                m = matcher.match(suspect.entry.sha256, tensors, ddvs, note)
+                m = matcher.match(suspect.entry.sha256, tensors, sr.ddvs, sr.note, sr.outputs)
                 t2 = time.perf_counter()
                 ddv.append(t1 - t0)
                 wts.append(t2 - t1)

@@ -104,7 +104,7 @@ def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: A
              seeds: Callable[[Any], Any] | None, settings: ProfileSettings) -> Reference:
     from modelhound.fingerprint.generate import generate_pairs
     from modelhound.fingerprint.interface import PgdConfig
-    from modelhound.fingerprint.profile import profile_runnable
+    from modelhound.fingerprint.profile import behaviour_probes, profile_runnable
     from modelhound.fingerprint.seeds import default_seeds
 
     if len(runnable.inputs) != 1:
@@ -128,6 +128,7 @@ def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: A
             zoo.store_probe(probe_id, key, ref.name, pairs)
         pairs = zoo.pairs(probe_id)
         profile = profile_runnable(runnable, pairs, normalization=norm, subject=ref.name)
+        behaviour = behaviour_probes(runnable, pairs, norm, probe_id=probe_id)
     except (ProfileError, ConversionError, ValueError) as exc:
         return replace(ref, profile_note=f"no behavioural profile: {exc}")
     except Exception as exc:  # noqa: BLE001 - a runtime's own error on an untrusted model
@@ -135,6 +136,7 @@ def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: A
         return replace(ref, profile_note=f"no behavioural profile: the runtime failed on the "
                                          f"probe inputs ({type(exc).__name__}: {first})")
     zoo.store_profile(ref.name, profile)
+    zoo.store_behaviour(ref.name, behaviour)
     return replace(ref, probe_id=probe_id, seeds=pairs.seeds_name,
                    profile_note=f"{pairs.generator.value} pairs generated on {pairs.generated_on}")
 

@@ -6,8 +6,13 @@ Signals, strongest first:
 2. **weights** (white-box): the suspect carries the reference's tensors, identical in
    another format or layout, dequantized, pruned or partly fine-tuned
    (:mod:`modelhound.fingerprint.weights`);
-3. **behaviour** (ModelDiff): the cosine of the DDVs on the reference's probe pairs,
-   which also catches distilled and stolen models whose weights share nothing.
+3. **behaviour** (ModelDiff): the cosine of the DDVs on the reference's probe pairs
+   (printed, and a verdict at its calibrated threshold);
+4. **behavioural agreement**: SAC-m, label and output agreement on the reference's stored
+   behaviour probes (seeds, ModelDiff twins, CutMix), which catches distilled and stolen
+   models whose weights share nothing (:mod:`modelhound.fingerprint.detector`);
+5. **structure**: the same weight shapes or not (:mod:`modelhound.fingerprint.structure`),
+   reported as evidence and used to break ties, never a verdict on its own.
 
 The combined verdict names the reference, a reuse type and the evidence behind it.
 """
@@ -43,6 +48,9 @@ class Signals:
     """Label-free behavioural agreement in [0, 1] on the reference's stored probes
     (:func:`modelhound.fingerprint.detector.behaviour_scores` ``.behaviour``): SAC-m, top-1
     and output agreement on CutMix / low-margin inputs; sees distilled and stolen copies."""
+    structure: float | None = None
+    """Architecture similarity (weighted Jaccard of weight shapes, :mod:`modelhound.fingerprint.structure`):
+    supporting evidence only, never a verdict on its own."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,8 @@ def verdict(s: Signals) -> tuple[bool, str, float]:
 
 def _rank(s: Signals) -> tuple[float, ...]:
     reused, _, conf = verdict(s)
-    return (1.0 if reused else 0.0, conf, s.weight_strength or 0.0, s.behaviour or 0.0, s.agreement or 0.0)
+    return (1.0 if reused else 0.0, conf, s.weight_strength or 0.0, s.behaviour or 0.0, s.agreement or 0.0,
+            s.structure or 0.0)
 
 
 def decide(signals: Sequence[Signals]) -> Match | None:
@@ -123,6 +132,10 @@ def decide(signals: Sequence[Signals]) -> Match | None:
         from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD
 
         parts.append(f"behavioural agreement {best.agreement:.3f} (threshold {AGREEMENT_THRESHOLD})")
+    if best.structure is not None:
+        from modelhound.fingerprint.structure import describe
+
+        parts.append(describe(best.structure))
     return Match(
         reference=best.reference if reused else "",
         verdict="reused" if reused else "not-reused",
@@ -149,6 +162,18 @@ class Matcher:
             self._profiles[ref.name] = self.zoo.profile(ref)
         return self._profiles[ref.name]
 
+    def _agreement(self, ref: Reference, outputs: Any) -> float | None:
+        """Behavioural agreement with the reference's stored probes (None without them)."""
+        if outputs is None:
+            return None
+        probes = self.zoo.behaviour(ref)
+        if probes is None:
+            return None
+        try:
+            return probes.scores(outputs).behaviour
+        except ValueError:
+            return None
+
     def probes_for(self, suspect_is_image: bool | None) -> list[str]:
         """Probe sets the suspect should be run on (each once, whatever the references)."""
         ids = sorted({r.probe_id for r in self.refs if r.probe_id})
@@ -162,20 +187,26 @@ class Matcher:
         tensors: Sequence[Any],
         suspect_ddvs: Mapping[str, Sequence[float]] | None = None,
         behaviour_note: str = "",
+        suspect_outputs: Mapping[str, Any] | None = None,
     ) -> Match | None:
-        """Compare one suspect (its sha256, weight tensors and DDVs per probe) to every reference."""
+        """Compare one suspect (its sha256, weight tensors, DDVs and behaviour outputs per
+        probe set) to every reference."""
         from modelhound.fingerprint.modeldiff import ddv_similarity
+        from modelhound.fingerprint.structure import structure_similarity
         from modelhound.fingerprint.weights import compare_weights
 
         suspect_ddvs = suspect_ddvs or {}
+        suspect_outputs = suspect_outputs or {}
         sizes = {t.values.size for t in tensors}
         signals = []
         for ref in self.refs:
             same = ref.sha256 == sha256
             wstrength: float | None = None
             wkind, wevid = "", ""
+            structure = None
             if not same and tensors:
                 ref_tensors = self.zoo.tensors(ref)
+                structure = structure_similarity(tensors, ref_tensors)
                 if ref_tensors and sizes & {t.values.size for t in ref_tensors}:
                     wm = compare_weights(tensors, ref_tensors)
                     wstrength, wkind, wevid = wm.strength, wm.kind, wm.evidence
@@ -188,5 +219,6 @@ class Matcher:
                 beh = ddv_similarity(prof.ddv, suspect_ddvs[ref.probe_id])
             elif prof is None and not note:
                 note = "reference has no behavioural profile"
-            signals.append(Signals(ref.name, same, wstrength, wkind, wevid, beh, note))
+            agreement = self._agreement(ref, suspect_outputs.get(ref.probe_id))
+            signals.append(Signals(ref.name, same, wstrength, wkind, wevid, beh, note, agreement, structure))
         return decide(signals)

@@ -1,12 +1,19 @@
-"""Running a suspect model on the zoo's probe pairs: one batch per probe set.
+"""Running a suspect model on the zoo's probe sets: its DDV and its behaviour outputs.
+
+Per probe set the suspect runs on the pairs (x, x') for ModelDiff and on the CutMix images
+of the seeds (:func:`modelhound.fingerprint.detector.probe_inputs`) for the behavioural
+agreement; one set of forward passes serves every reference that shares the probe set.
 
 The suspect is untrusted: its inference runs in a converters worker process (time and
-memory limited); the parent only chooses the probe sets and reads back the DDVs.
+memory limited); the parent only chooses the probe sets and reads back DDVs and outputs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from modelhound.errors import ProfileError
 from modelhound.records import FoundModel, ModelFormat
@@ -25,37 +32,56 @@ def normalization_of(found: FoundModel) -> Any:
     return norms[0] if norms else None
 
 
-def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any) -> tuple[dict[str, tuple[float, ...]], list[str]]:
-    """(probe id -> DDV, problems): run in a worker, never in the scanning process."""
+@dataclass(frozen=True)
+class SuspectRun:
+    """What a suspect computed on the zoo's probe sets."""
+
+    ddvs: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    """probe id -> the suspect's DDV on that probe set's pairs."""
+    outputs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """probe id -> the suspect's outputs on that probe set's behaviour inputs."""
+    note: str = ""
+    """Why behaviour could not be compared (empty when it was)."""
+
+
+def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
+              ) -> tuple[dict[str, tuple[float, ...]], dict[str, np.ndarray], list[str]]:
+    """(probe id -> DDV, probe id -> behaviour outputs, problems): run in a worker, never in
+    the scanning process."""
     from modelhound.converters import load_runnable
     from modelhound.corpus.zoo import _load_pairs
-    from modelhound.fingerprint.profile import profile_runnable
+    from modelhound.fingerprint.detector import probe_inputs
+    from modelhound.fingerprint.profile import profile_runnable, run_canonical
 
     runnable = load_runnable(conversion, threads=1)
-    out: dict[str, tuple[float, ...]] = {}
+    ddvs: dict[str, tuple[float, ...]] = {}
+    outputs: dict[str, np.ndarray] = {}
     notes: list[str] = []
     for probe_id, path in probes:
         try:
-            out[probe_id] = profile_runnable(runnable, _load_pairs(path), normalization=normalization).ddv
+            pairs = _load_pairs(path)
+            ddvs[probe_id] = profile_runnable(runnable, pairs, normalization=normalization).ddv
+            outputs[probe_id] = run_canonical(runnable, probe_inputs(pairs.x, pairs.x_adv), normalization,
+                                              batch=pairs.n)
         except Exception as exc:  # noqa: BLE001 - the runtime's error on this input, reported
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             notes.append(f"{type(exc).__name__}: {first}")
-    return out, notes
+    return ddvs, outputs, notes
 
 
-def suspect_ddvs(matcher: Any, found: FoundModel, conversion: Any,
-                 pool: Any = None) -> tuple[dict[str, tuple[float, ...]], str]:
-    """The suspect's DDV on every probe set it fits, and a note when there are none.
+def run_suspect(matcher: Any, found: FoundModel, conversion: Any, pool: Any = None) -> SuspectRun:
+    """The suspect's DDV and behaviour outputs on every probe set it fits (with a note when
+    there are none).
 
     ``pool`` is the ConverterPool whose worker runs the suspect; without one a pool is
     started for this call.
     """
     if conversion is None:
-        return {}, "behaviour not compared: conversion not attempted"
+        return SuspectRun(note="behaviour not compared: conversion not attempted")
     if not conversion.runnable:
-        return {}, "behaviour not compared: the model is not runnable"
+        return SuspectRun(note="behaviour not compared: the model is not runnable")
     if len(conversion.inputs) != 1:
-        return {}, f"behaviour not compared: {len(conversion.inputs)} inputs (ModelDiff needs one)"
+        return SuspectRun(note=f"behaviour not compared: {len(conversion.inputs)} inputs (ModelDiff needs one)")
     from modelhound.converters import ConverterPool
     from modelhound.converters.pool import WorkerCallError
     from modelhound.fingerprint.inputs import InputAdapter
@@ -63,16 +89,16 @@ def suspect_ddvs(matcher: Any, found: FoundModel, conversion: Any,
     is_image = InputAdapter(conversion.inputs[0]).geometry is not None
     probes = [(p, str(matcher.zoo.probe_file(p))) for p in matcher.probes_for(is_image)]
     if not probes:
-        return {}, "behaviour not compared: no probe set in the zoo fits this input"
+        return SuspectRun(note="behaviour not compared: no probe set in the zoo fits this input")
     target = "modelhound.corpus.suspect:ddvs_here"
     args = (conversion, probes, normalization_of(found))
     try:
         if pool is not None:
-            ddvs, notes = pool.call(target, *args)
+            ddvs, outputs, notes = pool.call(target, *args)
         else:
             with ConverterPool(1) as own:
-                ddvs, notes = own.call(target, *args)
+                ddvs, outputs, notes = own.call(target, *args)
     except WorkerCallError as exc:
-        return {}, f"behaviour not compared: running the model failed ({exc})"
+        return SuspectRun(note=f"behaviour not compared: running the model failed ({exc})")
     note = "" if ddvs else "behaviour not compared: " + ("; ".join(notes[:2]) or "no DDV")
-    return ddvs, note
+    return SuspectRun(ddvs, outputs, note)

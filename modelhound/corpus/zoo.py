@@ -6,6 +6,7 @@ A zoo is a folder::
     refs/<name>/model.*     the reference as published (plus companions: a Caffe prototxt)
     refs/<name>/model.onnx  its runnable ONNX form, when it has one
     refs/<name>/profile.json  its ModelDiff profile (DDV) on its probe set
+    refs/<name>/behaviour.npz  its outputs on the probe set's behaviour inputs (seeds, twins, CutMix)
     probes/<id>.npz         ModelDiff input pairs, shared by references with the same input
 
 A zoo built once is used without torch: matching replays the stored pairs (two forward
@@ -242,6 +243,13 @@ class Zoo:
 
         save_profile(self.path / "refs" / name / "profile.json", profile)
 
+    def store_behaviour(self, name: str, probes: Any) -> None:
+        """Write the reference's behaviour probes (outputs on its pair set's probe inputs)."""
+        import numpy as np
+
+        with open(self.path / "refs" / name / "behaviour.npz", "wb") as fh:
+            np.savez_compressed(fh, **probes.to_npz())
+
     def insert(self, ref: Reference, tensor_keys: Iterable[tuple[str, int]] = ()) -> None:
         """Add (or replace) a reference in the index."""
         self._db.execute("BEGIN")
@@ -266,6 +274,14 @@ class Zoo:
         path = self.path / "refs" / ref.name / "profile.json"
         return load_profile(path) if ref.probe_id and path.exists() else None
 
+    def behaviour(self, ref: Reference) -> Any:
+        """The reference's stored behaviour probes (None when it has none, or from an older
+        layout: matching then goes on without the behavioural agreement signal)."""
+        path = self.path / "refs" / ref.name / "behaviour.npz"
+        if not ref.probe_id or not path.exists():
+            return None
+        return _load_behaviour(str(path))
+
     def pairs(self, probe_id: str) -> Any:
         """A probe set's pairs (cached per zoo)."""
         return _load_pairs(str(self.probe_file(probe_id)))
@@ -280,6 +296,19 @@ def _load_pairs(path: str) -> Any:
     from modelhound.fingerprint.profile import load_pairs
 
     return load_pairs(path)
+
+
+@lru_cache(maxsize=256)
+def _load_behaviour(path: str) -> Any:
+    import numpy as np
+
+    from modelhound.fingerprint.detector import PairProbes
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return PairProbes.from_npz(z, path)
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 @lru_cache(maxsize=256)

@@ -43,7 +43,7 @@ live on different scales.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -103,6 +103,10 @@ class BehaviourScores:
     agree_cutmix: float
     out_cutmix: float
     out_hard: float
+    agree_adv: float | None = None
+    """Top-1 agreement (kappa) on the reference's ModelDiff twins x' (pair-based probes only)."""
+    out_adv: float | None = None
+    """1 - total variation of the softmax outputs on the twins x' (pair-based probes only)."""
 
     @property
     def behaviour(self) -> float:
@@ -151,6 +155,84 @@ def behaviour_scores(probes: ReferenceProbes, suspect_outputs: np.ndarray) -> Be
         out_cutmix=output_agreement(r[cm], s[cm]),
         out_hard=output_agreement(r[hd], s[hd]),
     )
+
+
+BEHAVIOUR_SCHEMA_VERSION = 1
+"""Version of the stored :class:`PairProbes` layout (a zoo refuses other versions)."""
+
+
+def probe_inputs(x: np.ndarray, x_adv: np.ndarray, n_cutmix: int | None = None, seed: int = 0) -> np.ndarray:
+    """The inputs a suspect runs on for one probe set: the ModelDiff seeds ``x``, their twins
+    ``x_adv``, then ``n_cutmix`` (default ``2 * len(x)``) CutMix images of the seeds.
+
+    Deterministic from the pairs, so a zoo stores only the reference's outputs on them.
+    Vector (non-image) pair sets get no CutMix rows.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    x_adv = np.asarray(x_adv, dtype=np.float32)
+    parts = [x, x_adv]
+    if x.ndim == 4:
+        parts.append(cutmix(x, 2 * len(x) if n_cutmix is None else n_cutmix, seed=seed))
+    return np.concatenate(parts)
+
+
+@dataclass(frozen=True)
+class PairProbes:
+    """What a zoo stores per reference to score behaviour on a ModelDiff pair set.
+
+    ``outputs`` are the reference's outputs on :func:`probe_inputs` (seeds, twins, CutMix);
+    ``hard`` the seeds on which the reference is least certain. A suspect's outputs on the
+    same inputs are scored by :meth:`scores` with numpy only.
+    """
+
+    n_pairs: int
+    outputs: np.ndarray
+    hard: tuple[int, ...]
+    probe_id: str = ""
+
+    @classmethod
+    def build(cls, outputs: np.ndarray, n_pairs: int, probe_id: str = "", n_hard: int | None = None) -> "PairProbes":
+        """From the reference's outputs on :func:`probe_inputs` (hard = half of the seeds)."""
+        out = np.asarray(outputs, dtype=np.float32).reshape(len(outputs), -1)
+        k = n_pairs // 2 if n_hard is None else n_hard
+        hard = hard_indices(out[:n_pairs], None, k)
+        return cls(n_pairs, out, tuple(int(i) for i in hard), probe_id)
+
+    def scores(self, suspect_outputs: np.ndarray) -> BehaviourScores:
+        """The suspect's behavioural similarity to the reference (rows as :func:`probe_inputs`)."""
+        s = np.asarray(suspect_outputs, dtype=np.float64).reshape(len(suspect_outputs), -1)
+        r = np.asarray(self.outputs, dtype=np.float64)
+        if len(s) != len(r):
+            raise ValueError(f"suspect ran on {len(s)} probe inputs, the reference on {len(r)}")
+        n, hard = self.n_pairs, list(self.hard)
+        seeds, adv, mix = slice(0, n), slice(n, 2 * n), slice(2 * n, len(r))
+        has_mix = len(r) > 2 * n
+        mix_r, mix_s = (r[mix], s[mix]) if has_mix else (r[seeds], s[seeds])
+        return BehaviourScores(
+            sac_cutmix=sac_similarity(correlation_matrix(mix_r), mix_s),
+            sac_seeds=sac_similarity(correlation_matrix(r[seeds]), s[seeds]),
+            agree_cutmix=label_agreement(mix_r, mix_s),
+            out_cutmix=output_agreement(mix_r, mix_s),
+            out_hard=output_agreement(r[hard], s[hard]),
+            agree_adv=label_agreement(r[adv], s[adv]),
+            out_adv=output_agreement(r[adv], s[adv]),
+        )
+
+    def to_npz(self) -> dict[str, np.ndarray]:
+        """Arrays for ``np.savez`` (with the layout version)."""
+        return {"outputs": self.outputs, "hard": np.asarray(self.hard, dtype=np.int64),
+                "n_pairs": np.asarray(self.n_pairs), "probe_id": np.asarray(self.probe_id),
+                "schema_version": np.asarray(BEHAVIOUR_SCHEMA_VERSION)}
+
+    @classmethod
+    def from_npz(cls, z: Any, where: str = "") -> "PairProbes":
+        """Read :meth:`to_npz` arrays; refuses other layout versions."""
+        version = int(z["schema_version"]) if "schema_version" in z else None
+        if version != BEHAVIOUR_SCHEMA_VERSION:
+            raise ValueError(f"{where}: behaviour probes stored with layout version {version!r}, "
+                             f"this modelhound reads {BEHAVIOUR_SCHEMA_VERSION}; rebuild the zoo")
+        return cls(int(z["n_pairs"]), np.asarray(z["outputs"], dtype=np.float32),
+                   tuple(int(i) for i in z["hard"]), str(z["probe_id"]))
 
 
 def combined_score(weight_strength: float | None, weight_kind: str, behaviour: float | None) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from modelhound.fingerprint.interface import (
     Profile,
 )
 from modelhound.fingerprint.modeldiff import compute_ddv
+
+if TYPE_CHECKING:
+    from modelhound.fingerprint.detector import PairProbes
 
 
 def profile_outputs(
@@ -39,6 +43,35 @@ def profile_outputs(
     out = runnable.run([adapter.to_model(pairs.x)])
     out_adv = runnable.run([adapter.to_model(pairs.x_adv)])
     return out, out_adv, adapter.describe()
+
+
+def run_canonical(
+    runnable: Runnable, x: np.ndarray, normalization: Normalization | None = None, batch: int = 100
+) -> np.ndarray:
+    """The model's first output on canonical inputs ``x``, flattened to one row per input.
+
+    Batches of ``batch`` rows (the pair-set size), for the reason given in :func:`profile_outputs`.
+    """
+    if len(runnable.inputs) != 1:
+        raise ProfileError(f"needs a single-input model, got {len(runnable.inputs)} inputs")
+    adapter = InputAdapter(runnable.inputs[0], normalization)
+    parts = []
+    for i in range(0, len(x), max(1, batch)):
+        out = runnable.run([adapter.to_model(x[i : i + batch])])[0]
+        parts.append(np.asarray(out, dtype=np.float32).reshape(len(x[i : i + batch]), -1))
+    return np.concatenate(parts)
+
+
+def behaviour_probes(
+    runnable: Runnable, pairs: PairSet, normalization: Normalization | None = None, probe_id: str = ""
+) -> "PairProbes":
+    """A reference's stored behaviour probes on one pair set (its outputs on
+    :func:`~modelhound.fingerprint.detector.probe_inputs`)."""
+    from modelhound.fingerprint.detector import PairProbes, probe_inputs
+
+    x = probe_inputs(pairs.x, pairs.x_adv)
+    return PairProbes.build(run_canonical(runnable, x, normalization, batch=pairs.n), pairs.n,
+                            probe_id=probe_id or pairs.pairs_id)
 
 
 def profile_runnable(

@@ -43,14 +43,14 @@ def zoo(tmp_path_factory):
 
 
 def _match(z, data: bytes):
-    from modelhound.corpus.suspect import suspect_ddvs
+    from modelhound.corpus.suspect import run_suspect
 
     found = found_model(data, "suspect.onnx")
     with ConverterPool(1) as pool:
         conv = pool.convert(found)
-    ddvs, note = suspect_ddvs(Matcher(z), found, conv)
+    run = run_suspect(Matcher(z), found, conv)
     tensors = read_tensors(found.entry.format, found.entry.subformat, found.data)
-    return Matcher(z).match(found.entry.sha256, tensors, ddvs, note)
+    return Matcher(z).match(found.entry.sha256, tensors, run.ddvs, run.note, run.outputs)
 
 
 def test_same_function_with_unrelated_weights_is_caught_by_behaviour(zoo):
@@ -63,6 +63,11 @@ def test_same_function_with_unrelated_weights_is_caught_by_behaviour(zoo):
     m = _match(z, _two_layer(a, np.linalg.inv(a) @ w.T))
     assert m.signals[0].weight_kind in ("none", "")
     assert m.similarity is not None and m.similarity > 0.8
+    # the stored behaviour probes (seeds, twins, CutMix) see the same function too
+    from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD
+
+    assert m.signals[0].agreement is not None and m.signals[0].agreement >= AGREEMENT_THRESHOLD
+    assert "behavioural agreement" in m.evidence
     assert (m.verdict, m.reuse_type) == ("reused", "distilled or stolen")
 
 
@@ -72,3 +77,4 @@ def test_a_different_function_is_not_matched(zoo):
     m = _match(z, _two_layer(rng.standard_normal((N_IN, N_IN)), rng.standard_normal((N_IN, N_OUT))))
     assert m.verdict == "not-reused"
     assert m.similarity is not None and m.similarity < 0.8
+    assert m.signals[0].agreement is not None and m.signals[0].agreement < 0.5

@@ -153,3 +153,38 @@ def test_match_verdict_uses_agreement_only_where_weights_and_modeldiff_are_silen
     assert not verdict(Signals("r", weight_strength=0.0, weight_kind="none", agreement=AGREEMENT_THRESHOLD - 0.01))[0]
     m = decide([Signals("a", agreement=0.3), Signals("b", agreement=AGREEMENT_THRESHOLD + 0.05)])
     assert m is not None and m.reference == "b" and m.verdict == "reused" and "behavioural agreement" in m.evidence
+
+
+def test_pair_probes_score_the_stolen_copy_above_the_unrelated_one(models: dict) -> None:
+    from modelhound.fingerprint.detector import PairProbes, probe_inputs
+
+    seeds = models["pool"][:40]
+    twins = np.clip(seeds + np.random.default_rng(0).uniform(-0.06, 0.06, seeds.shape), 0, 1).astype(np.float32)
+    x = probe_inputs(seeds, twins)
+    assert len(x) == 40 + 40 + 80 and np.array_equal(x, probe_inputs(seeds, twins))  # deterministic
+    probes = PairProbes.build(models["teacher"](x), 40)
+    assert len(probes.hard) == 20
+    assert probes.scores(models["teacher"](x)).behaviour == pytest.approx(1.0)
+    stolen, unrelated = probes.scores(models["stolen"](x)), probes.scores(models["unrelated"](x))
+    assert stolen.behaviour > unrelated.behaviour
+    assert stolen.agree_adv is not None and stolen.out_adv is not None
+    with pytest.raises(ValueError, match="probe inputs"):
+        probes.scores(models["teacher"](x[:-1]))
+
+
+def test_pair_probes_round_trip_and_refuse_other_layouts(tmp_path: Path) -> None:
+    from modelhound.fingerprint.detector import PairProbes, probe_inputs
+
+    seeds = np.random.default_rng(1).random((6, 5)).astype(np.float32)  # a vector pair set
+    x = probe_inputs(seeds, seeds + 0.01)
+    assert len(x) == 12  # no CutMix for vectors
+    p = PairProbes.build(np.random.default_rng(2).random((12, 3)), 6, probe_id="abc")
+    np.savez(tmp_path / "b.npz", **p.to_npz())
+    with np.load(tmp_path / "b.npz") as z:
+        q = PairProbes.from_npz(z)
+    assert (q.n_pairs, q.hard, q.probe_id) == (6, p.hard, "abc") and np.array_equal(q.outputs, p.outputs)
+    assert q.scores(p.outputs).behaviour == pytest.approx(1.0)
+    bad = {**p.to_npz(), "schema_version": np.asarray(99)}
+    np.savez(tmp_path / "c.npz", **bad)
+    with np.load(tmp_path / "c.npz") as z, pytest.raises(ValueError, match="layout version 99"):
+        PairProbes.from_npz(z, "c.npz")
