@@ -17,6 +17,19 @@ from modelhound.extractor import Limits
 from modelhound.extractor.archive import MiB
 
 
+def _jobs(text: str) -> int:
+    """--jobs: a count, or 0 / 'auto' for the default."""
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'auto': {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 ('auto') or more, not {n}")
+    return n
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="modelhound",
@@ -53,8 +66,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="reference zoo to match against (default: the default zoo, built "
                            "on first use)")
     scan.add_argument("--no-match", action="store_true", help="do not match against a zoo")
-    scan.add_argument("--jobs", type=int, default=1,
-                      help="inputs scanned at once, each in its own process (default 1)")
+    scan.add_argument("--jobs", type=_jobs, default=0, metavar="N",
+                      help="inputs scanned at once, each in its own process (default, 0 or "
+                           "'auto': one per usable core, as many as free memory holds at "
+                           "~1 GiB each)")
     scan.add_argument("--ray", metavar="ADDRESS",
                       help="scan on a Ray cluster: 'auto', 'ray://HOST:PORT', or 'local' to "
                            "start one here (needs the 'ray' extra)")
@@ -194,11 +209,12 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
         zoo_dir = args.zoo or str(_default_zoo(err))
         matcher = Matcher(Zoo.open(zoo_dir))
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
-    jobs = getattr(args, "jobs", 1)
-    if jobs < 1:
-        from modelhound.errors import ModelhoundError
+    jobs = 1
+    if not getattr(args, "ray", None):
+        from modelhound.parallel import plan_jobs
 
-        raise ModelhoundError(f"--jobs must be at least 1, not {jobs}")
+        jobs, why = plan_jobs(getattr(args, "jobs", 0), len(todo))
+        err.print(f"scanning with {jobs} process{'es' if jobs > 1 else ''} ({why})")
     try:
         with RichProgress(err, enabled=err.is_terminal) as progress:
             if getattr(args, "ray", None):
@@ -348,8 +364,9 @@ def _cmd_compare(args: argparse.Namespace, console: Any) -> int:
     sim = "n/a" if r.similarity is None else f"{r.similarity:.3f}"
     wsim = "n/a" if r.weight_similarity is None else f"{r.weight_similarity:.3f}"
     console.print(f"A: {r.a} ({r.a_format})\nB: {r.b} ({r.b_format})")
+    agr = "n/a" if r.agreement is None else f"{r.agreement:.3f}"
     console.print(f"ModelDiff similarity: {sim} (threshold {r.threshold}); "
-                  f"weight similarity: {wsim} ({r.weight_kind or 'n/a'})")
+                  f"weight similarity: {wsim} ({r.weight_kind or 'n/a'}); behavioural agreement: {agr}")
     if r.modeldiff:
         md = r.modeldiff
         console.print(f"inputs: {md['n_pairs']} {md['generator']} pairs generated on A from "

@@ -56,6 +56,10 @@ class FileComparison:
     weight_kind: str
     evidence: tuple[str, ...]
     modeldiff: dict[str, Any] = field(default_factory=dict)
+    agreement: float | None = None
+    """Behavioural agreement of B with A on A's behaviour probes (seeds, twins, CutMix)."""
+    structure: float | None = None
+    """Architecture similarity (weight shapes), supporting evidence only."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -64,7 +68,8 @@ class FileComparison:
             "verdict": "reused" if self.reused else "not-reused", "reuse_type": self.reuse_type,
             "confidence": self.confidence, "similarity": self.similarity,
             "threshold": self.threshold, "weight_similarity": self.weight_similarity,
-            "weight_kind": self.weight_kind, "evidence": list(self.evidence),
+            "weight_kind": self.weight_kind, "agreement": self.agreement,
+            "structure": self.structure, "evidence": list(self.evidence),
             "modeldiff": self.modeldiff,
         }
 
@@ -74,9 +79,11 @@ def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int 
     """Compare two model files (any recognised format; behaviour needs runnable ones)."""
     from modelhound.corpus.match import BEHAVIOUR_THRESHOLD
     from modelhound.extractor.tensors import read_tensors
+    from modelhound.fingerprint.structure import describe, structure_similarity
     from modelhound.fingerprint.weights import compare_weights
 
     fa, fb = pick_model(a), pick_model(b)
+    structure = None
     evidence: list[str] = []
     same = fa.entry.sha256 == fb.entry.sha256
     if same:
@@ -85,21 +92,29 @@ def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int 
         ta = read_tensors(fa.entry.format, fa.entry.subformat, fa.data, fa.companions)
         tb = read_tensors(fb.entry.format, fb.entry.subformat, fb.data, fb.companions)
         wm = compare_weights(tb, ta) if ta and tb else None
+        structure = structure_similarity(ta, tb)
     except ExtractError as exc:
         wm = None
         evidence.append(f"weights not compared: {exc}")
     if wm is not None:
         evidence.append(wm.evidence)
-    comp, note = (None, "behaviour not compared (--no-behaviour)")
+    comp, agreement, note = (None, None, "behaviour not compared (--no-behaviour)")
     if behaviour:
-        comp, note = _behaviour(fa, fb, seeds_dir, n_pairs, pgd_steps)
+        comp, agreement, note = _behaviour(fa, fb, seeds_dir, n_pairs, pgd_steps)
     if comp is not None:
         evidence.append(f"ModelDiff similarity {comp.similarity:.3f} on {comp.n_pairs} "
                         f"{comp.generator.value} pairs generated on A ({comp.seeds})")
     elif note:
         evidence.append(note)
+    if agreement is not None:
+        from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD
+
+        evidence.append(f"behavioural agreement {agreement:.3f} (threshold {AGREEMENT_THRESHOLD}) on A's "
+                        "seeds, their ModelDiff twins and CutMix images")
+    if structure is not None:
+        evidence.append(describe(structure))
     sig = Signals("A", same, wm.strength if wm else None, wm.kind if wm else "",
-                  wm.evidence if wm else "", comp.similarity if comp else None, note)
+                  wm.evidence if wm else "", comp.similarity if comp else None, note, agreement, structure)
     reused, rtype, conf = verdict(sig)
     return FileComparison(
         a=a, b=b, a_format=fa.entry.format.value, b_format=fb.entry.format.value,
@@ -107,15 +122,20 @@ def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int 
         similarity=comp.similarity if comp else None, threshold=BEHAVIOUR_THRESHOLD,
         weight_similarity=wm.strength if wm else None, weight_kind=wm.kind if wm else "",
         evidence=tuple(evidence), modeldiff=comp.as_dict() if comp else {},
+        agreement=agreement, structure=structure,
     )
 
 
 def behaviour_here(ca: Any, cb: Any, seeds_images: Any, n_pairs: int, steps: int,
                    norm_a: Any, norm_b: Any) -> Any:
-    """ModelDiff comparison of two converted models: runs in a worker process."""
+    """ModelDiff comparison of two converted models, and B's behavioural agreement with A on
+    A's behaviour probes (None when B cannot run them): runs in a worker process."""
     from modelhound.converters import load_runnable
-    from modelhound.fingerprint.compare import compare_runnables
+    from modelhound.fingerprint.compare import compare_on_pairs
+    from modelhound.fingerprint.detector import probe_inputs
+    from modelhound.fingerprint.generate import generate_pairs
     from modelhound.fingerprint.interface import PgdConfig
+    from modelhound.fingerprint.profile import behaviour_probes, run_canonical
     from modelhound.fingerprint.seeds import default_seeds
 
     ra, rb = load_runnable(ca, threads=1), load_runnable(cb, threads=1)
@@ -126,9 +146,16 @@ def behaviour_here(ca: Any, cb: Any, seeds_images: Any, n_pairs: int, steps: int
         seeds = seed_set(seeds_images[1], ra.inputs[0], n=n_pairs, name=seeds_images[0])
     if seeds is None:
         seeds = default_seeds(ra.inputs[0], n=n_pairs)
-    return compare_runnables(ra, rb, seeds=seeds, generate_on="a", onnx_a=ca.onnx,
-                             normalization_a=norm_a, normalization_b=norm_b,
-                             pgd=PgdConfig(steps=steps))
+    pairs = generate_pairs(ra, seeds, onnx_model=ca.onnx, normalization=norm_a,
+                           pgd=PgdConfig(steps=steps), subject="a")
+    comp = compare_on_pairs(ra, rb, pairs, normalization_a=norm_a, normalization_b=norm_b, generated_on="a")
+    try:
+        probes = behaviour_probes(ra, pairs, norm_a)
+        agreement = probes.scores(run_canonical(rb, probe_inputs(pairs.x, pairs.x_adv), norm_b,
+                                                batch=pairs.n)).behaviour
+    except Exception:  # noqa: BLE001 - B's runtime on the probe inputs: agreement is then unknown
+        agreement = None
+    return comp, agreement
 
 
 #: wall-time limit of one behavioural comparison (PGD on CPU), seconds
@@ -136,7 +163,7 @@ COMPARE_TIMEOUT_S = 3600.0
 
 
 def _behaviour(fa: FoundModel, fb: FoundModel, seeds_dir: str | None, n_pairs: int,
-               steps: int) -> tuple[Any, str]:
+               steps: int) -> tuple[Any, float | None, str]:
     """Convert both models and compare their behaviour, all in an isolated worker."""
     from modelhound.converters import ConverterPool
     from modelhound.converters.pool import WorkerCallError
@@ -146,17 +173,17 @@ def _behaviour(fa: FoundModel, fb: FoundModel, seeds_dir: str | None, n_pairs: i
         ca, cb = pool.convert(fa), pool.convert(fb)
         for name, c in (("A", ca), ("B", cb)):
             if not c.runnable:
-                return None, f"behaviour not compared: {name} is not runnable ({c.reason})"
+                return None, None, f"behaviour not compared: {name} is not runnable ({c.reason})"
             if len(c.inputs) != 1:
-                return None, f"behaviour not compared: {name} has {len(c.inputs)} inputs"
+                return None, None, f"behaviour not compared: {name} has {len(c.inputs)} inputs"
         images = None
         if seeds_dir:
             from modelhound.corpus.seeds import load_images
 
             images = (seeds_dir, [i for batch in load_images(seeds_dir).values() for i in batch])
         try:
-            comp = pool.call("modelhound.comparison:behaviour_here", ca, cb, images, n_pairs,
-                             steps, normalization_of(fa), normalization_of(fb))
+            comp, agreement = pool.call("modelhound.comparison:behaviour_here", ca, cb, images, n_pairs,
+                                        steps, normalization_of(fa), normalization_of(fb))
         except WorkerCallError as exc:
-            return None, f"behaviour not compared: {exc}"
-    return comp, ""
+            return None, None, f"behaviour not compared: {exc}"
+    return comp, agreement, ""

@@ -26,6 +26,8 @@ def test_same_architecture_other_weights_is_not_reuse():
     r = compare_files(str(fixture_path("models", "caffe", "mtcnn-det3.caffemodel")),
                       str(fixture_path("models", "pytorch", "facenet-pytorch-mtcnn-onet.pt")))
     assert not r.reused and r.weight_kind == "none"
+    assert r.structure is not None and r.structure >= 0.9  # the same O-Net architecture ...
+    assert "same architecture" in " ".join(r.evidence)  # ... is said, and is not a verdict
 
 
 @pytest.mark.slow
@@ -40,10 +42,12 @@ def test_behaviour_of_a_converted_copy_and_of_an_unrelated_model(tmp_path):
     same = compare_files(str(a), str(b), n_pairs=16, pgd_steps=3)
     assert same.reused and same.similarity is not None and same.similarity > 0.99
     assert same.modeldiff["generated_on"] == "a" and same.modeldiff["n_pairs"] == 16
+    assert same.agreement is not None and same.agreement > 0.99
     other = fixture_path("models", "tflite", "mediapipe-0.10.14", "selfie_segmentation.tflite")
     diff = compare_files(str(a), str(other), n_pairs=16, pgd_steps=3)
     assert not diff.reused
     assert diff.similarity is not None and diff.similarity < same.similarity
+    assert diff.agreement is not None and diff.agreement < same.agreement
 
 
 def test_archive_with_several_models_asks_for_an_entry(capsys):
