@@ -61,12 +61,20 @@ def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
         try:
             pairs = _load_pairs(path)
             ddvs[probe_id] = profile_runnable(runnable, pairs, normalization=normalization).ddv
+        except Exception as exc:  # noqa: BLE001 - the runtime's error on this input, reported
+            notes.append(_first_line(exc))
+            continue
+        try:  # a failure on the CutMix rows keeps the DDV
             outputs[probe_id] = run_canonical(runnable, probe_inputs(pairs.x, pairs.x_adv), normalization,
                                               batch=pairs.n)
-        except Exception as exc:  # noqa: BLE001 - the runtime's error on this input, reported
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-            notes.append(f"{type(exc).__name__}: {first}")
+        except Exception as exc:  # noqa: BLE001
+            notes.append(_first_line(exc))
     return ddvs, outputs, notes
+
+
+def _first_line(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}"
 
 
 def run_suspect(matcher: Any, found: FoundModel, conversion: Any, pool: Any = None) -> SuspectRun:

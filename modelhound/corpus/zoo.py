@@ -30,7 +30,8 @@ from modelhound import __version__
 from modelhound.errors import CorpusError
 from modelhound.records import FoundModel, ModelFormat
 
-ZOO_SCHEMA_VERSION = 1
+ZOO_SCHEMA_VERSION = 2
+"""2: references carry behaviour probes (refs/<name>/behaviour.npz); 1 had DDV profiles only."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -51,19 +51,22 @@ from modelhound.fingerprint.agreement import hard_indices, label_agreement, outp
 from modelhound.fingerprint.sac import correlation_matrix, cutmix, sac_similarity
 
 #: behaviour score at or above which a (suspect, reference) pair is called reused on
-#: behaviour alone; the lowest value above every unrelated pair of bench/reuse that does not
-#: share initial weights (zero false positives), see bench/reuse/results-combined.md
-#: (also for the held-out check by root lineage).
-AGREEMENT_THRESHOLD = 0.875
+#: behaviour alone. bench/reuse (re-seeded zoo, 2026-11-28; results-combined.md): the highest
+#: unrelated pair scores 0.929 (per root-lineage fold 0.919 and 0.929), so 0.95 keeps a margin
+#: above every independent model of the same task. At this value behaviour alone flags
+#: near-functional copies only; distilled and stolen students of the bench stay below it.
+#: (0.875, the first calibration, held only because the old zoo shared initial weights
+#: between lineages and those pairs were left out: it gives 287 false positives of 8,040.)
+AGREEMENT_THRESHOLD = 0.95
 
 #: weight strength at or above which weight evidence counts (modelhound.corpus.match's value)
 WEIGHTS_THRESHOLD = 0.5
 
-#: quantiles 0, 0.05, ..., 1 of ``behaviour`` over the unrelated pairs of bench/reuse (shared-
-#: init pairs excluded): the null distribution behind :func:`behaviour_confidence`.
+#: quantiles 0, 0.05, ..., 1 of ``behaviour`` over the 8,040 unrelated pairs of bench/reuse
+#: (pair-based probes, seven signals): the null distribution behind :func:`behaviour_confidence`.
 NULL_QUANTILES: tuple[float, ...] = (
-    0.0000, 0.0206, 0.0312, 0.0443, 0.0526, 0.0624, 0.0757, 0.0865, 0.0967, 0.1096, 0.1640, 0.3784, 0.4430, 0.5950, 0.6519,
-    0.6852, 0.7098, 0.7364, 0.7670, 0.7938, 0.8741,
+    0.0000, 0.0195, 0.0283, 0.0346, 0.0404, 0.0467, 0.0542, 0.0611, 0.0698, 0.0814, 0.1910, 0.4144, 0.5187, 0.6449, 0.7115,
+    0.7497, 0.7766, 0.8059, 0.8447, 0.8668, 0.9289,
 )
 
 #: highest confidence a behavioural verdict claims (about 1 - 1/7000 unrelated pairs, rounded)
@@ -110,8 +113,11 @@ class BehaviourScores:
 
     @property
     def behaviour(self) -> float:
-        """The fixed-rule combination: the mean of the five label-free signals."""
-        return float(np.mean([self.sac_cutmix, self.sac_seeds, self.agree_cutmix, self.out_cutmix, self.out_hard]))
+        """The fixed-rule combination: the plain mean of the label-free signals (five, or
+        seven with the twins of pair-based probes)."""
+        vals = [self.sac_cutmix, self.sac_seeds, self.agree_cutmix, self.out_cutmix, self.out_hard]
+        vals += [v for v in (self.agree_adv, self.out_adv) if v is not None]
+        return float(np.mean(vals))
 
 
 def reference_probes(
