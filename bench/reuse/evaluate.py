@@ -65,7 +65,8 @@ def group_of(name: str) -> str:
         arch_other = last.split(",")[0][len("steal(") :] != name.split("-")[0].split("(")[1].split(",")[0]
         # Which architecture the parent has is the root's (transfer keeps it).
         signal = "labels" if "labels" in last else "probs"
-        return f"steal-{signal}-{'other' if arch_other else 'same'}-arch"
+        knockoff = "-knockoff" if "knockoff" in last else ""
+        return f"steal-{signal}{knockoff}-{'other' if arch_other else 'same'}-arch"
     return last.replace("()", "")
 
 

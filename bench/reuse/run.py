@@ -35,6 +35,7 @@ GROUP_ORDER = [
     "prune(0.2)", "prune(0.5)", "prune(0.8)", "distill",
     "steal-probs-same-arch", "steal-probs-other-arch",
     "steal-labels-same-arch", "steal-labels-other-arch",
+    "steal-labels-knockoff-same-arch", "steal-labels-knockoff-other-arch",
 ]
 
 ANCHORS = {

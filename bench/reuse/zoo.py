@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,15 @@ class ModelSpec:
         return dict(self.params)[key]
 
 
+def seed_of(name: str) -> int:
+    """A seed of its own for a fresh-init model, stable across runs (CRC-32 of the name)."""
+    return 1000 + zlib.crc32(name.encode()) % 1_000_000
+
+
+KNOCKOFF = (("same", "labels"), ("other", "labels"))
+"""Thefts on the thief's own images, added to the 0.5 transfers (see the module docstring)."""
+
+
 def zoo_specs(
     archs: tuple[str, ...] = ARCHS,
     tasks: tuple[str, ...] = ("digits", "parity"),
@@ -94,6 +104,7 @@ def zoo_specs(
     steal: tuple[tuple[str, str], ...] = (("same", "probs"), ("same", "labels"), ("other", "probs"), ("other", "labels")),
     distill: bool = True,
     steal_ratios: tuple[float, ...] = (0.5,),
+    knockoff: tuple[tuple[str, str], ...] = KNOCKOFF,
     scratch_tasks: tuple[str, ...] = ("mnist", "digits", "parity"),
     scratch_children: bool = True,
 ) -> list[ModelSpec]:
@@ -107,6 +118,8 @@ def zoo_specs(
                 t = ModelSpec(f"{root.name}-transfer({task},{r})", "transfer", arch, task, root.name, (("ratio", r),), seed=1)
                 specs.append(t)
                 specs.extend(_children(t, quant, prune, steal if r in steal_ratios else (), distill))
+                if r in steal_ratios:
+                    specs.extend(_steal(t, knockoff, knockoff=True))
     for arch in archs:
         for i, task in enumerate(scratch_tasks):
             s = ModelSpec(f"train({arch},{task},s{i + 7})", "train", arch, task, seed=i + 7)
@@ -126,11 +139,25 @@ def _children(
     for p in prune:
         out.append(ModelSpec(f"{parent.name}-prune({p})", "prune", parent.arch, parent.task, parent.name, (("p", p),), seed=2))
     if distill:
-        out.append(ModelSpec(f"{parent.name}-distill()", "distill", parent.arch, parent.task, parent.name, seed=3))
+        name = f"{parent.name}-distill()"
+        out.append(ModelSpec(name, "distill", parent.arch, parent.task, parent.name, seed=seed_of(name)))
+    out.extend(_steal(parent, steal))
+    return out
+
+
+def _steal(parent: ModelSpec, steal: tuple[tuple[str, str], ...], knockoff: bool = False) -> list[ModelSpec]:
+    out = []
     for which, signal in steal:
         arch = parent.arch if which == "same" else OTHER_ARCH[parent.arch]
-        out.append(ModelSpec(f"{parent.name}-steal({arch},{signal})", "steal", arch, parent.task, parent.name, (("signal", signal),), seed=4))
+        name = f"{parent.name}-steal({arch},{signal}{',knockoff' if knockoff else ''})"
+        params = (("signal", signal), ("knockoff", knockoff))
+        out.append(ModelSpec(name, "steal", arch, parent.task, parent.name, params, seed=seed_of(name)))
     return out
+
+
+def thief_images(task: str) -> np.ndarray:
+    """The knockoff thief's own images: the other dataset's training images."""
+    return load_task("mnist" if task == "digits" else "digits").x_train
 
 
 # --- Keras -------------------------------------------------------------------------------
@@ -257,15 +284,16 @@ def train_model(spec: ModelSpec, parent: Any | None, recipe: Recipe) -> Any:
         return _distill(spec, parent, recipe, tf)
     if spec.method == "steal":
         m = build_arch(spec.arch, task.n_classes, spec.seed)
-        logits = parent.predict(task.x_train, verbose=0, batch_size=256)
+        x = thief_images(spec.task) if dict(spec.params).get("knockoff") else task.x_train
+        logits = parent.predict(x, verbose=0, batch_size=256)
         if spec.param("signal") == "probs":
             z = logits - logits.max(axis=1, keepdims=True)
             probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
             _compile(m, soft=True)
-            _fit(m, task.x_train, probs.astype(np.float32), recipe.steal_epochs, recipe.batch, spec.seed, recipe.min_steps)
+            _fit(m, x, probs.astype(np.float32), recipe.steal_epochs, recipe.batch, spec.seed, recipe.min_steps)
         else:
             _compile(m)
-            _fit(m, task.x_train, logits.argmax(axis=1), recipe.steal_epochs, recipe.batch, spec.seed, recipe.min_steps)
+            _fit(m, x, logits.argmax(axis=1), recipe.steal_epochs, recipe.batch, spec.seed, recipe.min_steps)
         return m
     raise KeyError(spec.method)
 
