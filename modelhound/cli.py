@@ -66,10 +66,12 @@ def _parser() -> argparse.ArgumentParser:
                       help="reference zoo to match against (default: the default zoo, built "
                            "on first use)")
     scan.add_argument("--no-match", action="store_true", help="do not match against a zoo")
+    from modelhound.parallel import PROCESS_BUDGET
+
     scan.add_argument("--jobs", type=_jobs, default=0, metavar="N",
                       help="inputs scanned at once, each in its own process (default, 0 or "
-                           "'auto': one per usable core, as many as free memory holds at "
-                           "~1 GiB each)")
+                           "'auto': one per usable core, no more than available memory holds "
+                           f"at {PROCESS_BUDGET / 2**30:.1f} GiB each)")
     scan.add_argument("--ray", metavar="ADDRESS",
                       help="scan on a Ray cluster: 'auto', 'ray://HOST:PORT', or 'local' to "
                            "start one here (needs the 'ray' extra)")

@@ -22,6 +22,112 @@ from typing import Any, Callable, Iterable, Iterator, Sized
 from modelhound.extractor import Limits, extract, sha256_file
 from modelhound.records import AppInfo, AppScan
 
+MiB = 1024 * 1024
+
+#: Memory one scanning process needs, with its conversion worker: the --jobs default never
+#: starts more processes than available memory holds of these. Measured with
+#: ``bench/scale/budget.py`` (psutil samples every 0.1 s of the process tree of a
+#: ``--jobs 1`` scan, converting and matching against the default zoo v1), peak RSS of the
+#: scanning process and its conversion worker at the same instant:
+#:   - every shared fixture (14 APKs, 75 model files): 2835 MiB (scanning process 520 MiB
+#:     with the zoo loaded; conversion worker 2368 MiB, on the large ONNX models of
+#:     ``models/onnx/onnx-1.23.2-light``: light_vgg19 and light_zfnet512 alone reach 1976);
+#:   - the 14 fixture APKs alone: 1408 MiB (scanning process 450, conversion worker 958).
+#: The budget is the first, rounded up: a process may meet a large model at any time.
+PROCESS_BUDGET = 3 * 1024 * MiB
+
+
+def usable_cores() -> tuple[int, str]:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+        what = f"{cores} usable cores"
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+        what = f"{cores} cores"
+    quota = _cgroup_cpu_quota()
+    if quota is not None and quota < cores:
+        return max(1, int(quota)), f"{what}, cgroup CPU quota {quota:g}"
+    return cores, what
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs allowed by a cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``, if any."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota_us = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period_us = int(f.read())
+        return None if quota_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory() -> int | None:
+    """Bytes that can be allocated without swapping: MemAvailable, capped by the room left
+    under a cgroup memory limit; None when neither can be read."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file) as f:
+                limit = f.read().strip()
+            with open(usage_file) as f:
+                usage = int(f.read())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:  # "max" or a huge number: no limit
+            found.append(max(0, int(limit) - usage))
+        break
+    return min(found) if found else None
+
+
+def choose_jobs(cores: int, available: int | None, budget: int = PROCESS_BUDGET,
+                what_cores: str = "") -> tuple[int, str]:
+    """The --jobs default: one process per usable core, but no more than ``available``
+    bytes of memory hold at ``budget`` bytes each; at least 1. Returns (jobs, why)."""
+    what_cores = what_cores or f"{cores} usable cores"
+    if available is None:
+        return max(1, cores), f"{what_cores}; available memory unknown"
+    fit = available // budget
+    why = (f"{what_cores}; {available / 2**30:.1f} GiB available / "
+           f"{budget / 2**30:.1f} GiB per process = {fit}")
+    return max(1, min(cores, fit)), why
+
+
+def default_jobs() -> tuple[int, str]:
+    """:func:`choose_jobs` for this machine, now."""
+    cores, what = usable_cores()
+    return choose_jobs(cores, available_memory(), what_cores=what)
+
+
+def plan_jobs(requested: int | None, inputs: int) -> tuple[int, str]:
+    """Processes for a scan of ``inputs`` inputs: ``requested`` (None or 0: the default),
+    never more than there are inputs. Returns (jobs, why)."""
+    if requested:
+        jobs, why = requested, f"--jobs {requested}"
+    else:
+        jobs, why = default_jobs()
+        why = f"default: {why}"
+    if inputs < jobs:
+        return max(1, inputs), f"{why}; {inputs} input{'s' if inputs != 1 else ''}"
+    return jobs, why
+
+
 @dataclass(frozen=True)
 class WorkerSetup:
     """What each scanning process needs to build its later stages."""
@@ -174,6 +280,8 @@ class ScanPool:
 
     def _pump(self) -> None:
         self._assign()
+        if not self._busy:
+            raise RuntimeError("ScanPool: waiting for a task no process is running")
         ready = set(wait([w.conn for w in self._busy] + [w.process.sentinel for w in self._busy]))
         for worker in list(self._busy):
             if worker.conn in ready or worker.process.sentinel in ready:

@@ -1,5 +1,5 @@
-"""--jobs N gives the same findings as a sequential scan, in the same order; a bounded
-window of inputs in flight; a scanning process that dies costs only its input."""
+"""--jobs N gives the same findings as a sequential scan, in the same order; its default;
+a bounded window of inputs in flight; a scanning process that dies costs only its input."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import csv
 import os
 import signal
 
+import pytest
+
 from modelhound import parallel
 from modelhound.cli import main
 from modelhound.parallel import _scan_one as real_scan_one
-from modelhound.parallel import dispatch
+from modelhound.parallel import choose_jobs, dispatch, plan_jobs
 from modelhound.records import AppInfo, AppScan
 from modelhound.store import ResultStore
 from tests import builders
@@ -66,6 +68,54 @@ def test_ray_scan_equals_local_scan(tmp_path):
     finally:
         ray.shutdown()
     assert _rows(local) == _rows(dist)
+
+
+# --- the --jobs default -------------------------------------------------------------------
+
+GiB = 2**30
+
+
+@pytest.mark.parametrize("cores,available,expected", [
+    (2, 24 * GiB, 2),        # this box: cores decide
+    (64, 16 * GiB, 16),      # a many-core box: memory decides
+    (8, 3 * GiB + 5, 3),     # partial budgets do not count
+    (8, GiB // 2, 1),        # less than one budget: still one process
+    (8, 0, 1),
+    (1, 100 * GiB, 1),
+    (4, None, 4),            # memory unknown: cores decide
+])
+def test_default_jobs_is_cores_capped_by_memory(cores, available, expected):
+    jobs, why = choose_jobs(cores, available, budget=GiB)
+    assert jobs == expected
+    assert f"{cores} usable cores" in why
+    if available is not None:
+        assert f"= {available // GiB}" in why
+
+
+def test_plan_jobs_uses_the_default_for_0_and_never_exceeds_the_inputs(monkeypatch):
+    monkeypatch.setattr(parallel, "default_jobs", lambda: (6, "6 usable cores; plenty"))
+    assert plan_jobs(0, 100) == (6, "default: 6 usable cores; plenty")
+    assert plan_jobs(None, 100)[0] == 6
+    assert plan_jobs(3, 100) == (3, "--jobs 3")
+    assert plan_jobs(0, 2) == (2, "default: 6 usable cores; plenty; 2 inputs")
+    assert plan_jobs(4, 1) == (1, "--jobs 4; 1 input")
+    assert plan_jobs(0, 0)[0] == 1
+
+
+def test_jobs_flag_accepts_auto_and_refuses_negatives(tmp_path, capsys):
+    good = tmp_path / "good.apk"
+    good.write_bytes(builders.apk([("assets/m.tflite", builders.tflite_model())]))
+    assert main(["scan", str(good), "--db", str(tmp_path / "r.db"), "--no-table", "--no-convert",
+                 "--jobs", "auto"]) == 0
+    assert "scanning with 1 process (default: " in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["scan", str(good), "--jobs", "-1"])
+    assert e.value.code == 2
+
+
+def test_the_machine_default_is_at_least_one_and_at_most_the_cores():
+    jobs, why = parallel.default_jobs()
+    assert 1 <= jobs <= (os.cpu_count() or 1) and "usable cores" in why
 
 
 # --- bounded memory -----------------------------------------------------------------------
