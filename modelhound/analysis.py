@@ -77,7 +77,8 @@ class Analyzer:
                            match_evidence="the zoo is empty")
         return replace(analysis, matched=True, match=m.reference, verdict=m.verdict,
                        reuse_type=m.reuse_type, confidence=m.confidence, similarity=m.similarity,
-                       weight_similarity=m.weight_similarity, match_evidence=m.evidence)
+                       weight_similarity=m.weight_similarity, agreement=m.agreement,
+                       structure=m.structure, match_evidence=m.evidence)
 
     def analyse(self, extraction: Extraction) -> tuple[tuple[str, ModelAnalysis], ...]:
         """(entry, analysis) for every recognised model of one input."""

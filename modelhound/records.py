@@ -211,6 +211,10 @@ class ModelAnalysis:
     similarity: float | None = None
     """ModelDiff similarity to the matched reference, when both could be run."""
     weight_similarity: float | None = None
+    agreement: float | None = None
+    """Behavioural agreement with the matched (or closest) reference on its behaviour probes."""
+    structure: float | None = None
+    """Architecture similarity (weight shapes) to that reference; evidence only."""
     match_evidence: str = ""
 
 

@@ -61,9 +61,9 @@ def build_zoo(n: int, pairs: int) -> Path:
     it with the extra references removed (their probe sets stay unused)."""
     from modelhound.converters import ConverterPool
     from modelhound.corpus.build import ProfileSettings, add_reference, profile_pending
-    from modelhound.corpus.zoo import Zoo
+    from modelhound.corpus.zoo import ZOO_SCHEMA_VERSION, Zoo
 
-    path = HERE / ".cache" / f"zoo-{n}-{pairs}"
+    path = HERE / ".cache" / f"zoo-v{ZOO_SCHEMA_VERSION}-{n}-{pairs}"
     if (path / "COMPLETE").exists():
         return path
     shutil.rmtree(path, ignore_errors=True)

@@ -70,6 +70,8 @@ class Match:
     """ModelDiff similarity to the matched reference, when computed."""
     weight_similarity: float | None
     evidence: str
+    agreement: float | None = None
+    structure: float | None = None
     signals: tuple[Signals, ...] = field(default=(), repr=False)
 
 
@@ -146,6 +148,8 @@ def decide(signals: Sequence[Signals]) -> Match | None:
         similarity=best.behaviour,
         weight_similarity=best.weight_strength,
         evidence="; ".join(parts),
+        agreement=None if best.agreement is None else round(float(best.agreement), 4),
+        structure=None if best.structure is None else round(float(best.structure), 4),
         signals=tuple(signals),
     )
 

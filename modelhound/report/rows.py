@@ -19,7 +19,7 @@ COLUMNS: tuple[str, ...] = (
     "inputs", "outputs", "ops", "params", "quantization", "status", "reason", "evidence",
     "companions", "runnable", "runtime", "conversion_rel_error", "not_runnable_reason",
     "apps_with_same_model", "match", "verdict", "reuse_type", "confidence", "similarity",
-    "weight_similarity", "match_evidence",
+    "weight_similarity", "agreement", "structure", "match_evidence",
 )
 
 Row = dict[str, Any]
@@ -60,7 +60,7 @@ def _analysis_cells(a: ModelAnalysis | None) -> Row:
     row: Row = {"runnable": "", "runtime": "", "conversion_rel_error": None,
                 "not_runnable_reason": "", "match": "", "verdict": "", "reuse_type": "",
                 "confidence": None, "similarity": None, "weight_similarity": None,
-                "match_evidence": ""}
+                "agreement": None, "structure": None, "match_evidence": ""}
     if a is None:
         return row
     if a.runnable is not None:
@@ -70,7 +70,8 @@ def _analysis_cells(a: ModelAnalysis | None) -> Row:
     if a.matched:
         row.update(match=a.match, verdict=a.verdict, reuse_type=a.reuse_type,
                    confidence=a.confidence, similarity=a.similarity,
-                   weight_similarity=a.weight_similarity, match_evidence=a.match_evidence)
+                   weight_similarity=a.weight_similarity, agreement=a.agreement,
+                   structure=a.structure, match_evidence=a.match_evidence)
     return row
 
 

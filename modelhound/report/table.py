@@ -89,6 +89,8 @@ def _why(r: dict[str, Any]) -> str:
         parts.append(f"weights {r['weight_similarity']:.2f}")
     if isinstance(r.get("similarity"), (int, float)):
         parts.append(f"ModelDiff {r['similarity']:.2f}")
+    if isinstance(r.get("agreement"), (int, float)):
+        parts.append(f"agreement {r['agreement']:.2f}")
     if not parts and r.get("verdict"):
         parts.append("no shared weights or behaviour" if r["verdict"] == "not-reused" else "")
     return ", ".join(p for p in parts if p)
