@@ -1,9 +1,11 @@
 """bench/scale: apps per second with 1 and 2 local processes and with Ray on this machine,
 peak memory per process, and the share of time spent in extraction, conversion, matching.
 
-Usage:  .venv/bin/python bench/scale/run.py [--extra 80]
-Inputs: the fixture APKs, the demo apps and EXTRA built apps, each with its own model
-(built fresh); matching against a small weights-only zoo of three MediaPipe fixtures.
+Usage:  nice .venv/bin/python bench/scale/run.py [--extra 80]
+Inputs: the fixture APKs (``MODELHOUND_FIXTURES``, default ../shared/fixtures), the demo
+apps and EXTRA built apps, each with its own model (built fresh); matching against a small
+weights-only zoo of three MediaPipe fixtures. "parent" is the ``modelhound scan`` process
+(with one process it also scans); the peaks are sampled every 0.2 s with psutil.
 Writes bench/scale/results.md.
 """
 
@@ -21,9 +23,24 @@ import psutil
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-FIX = REPO.parent / "shared" / "fixtures"
+FIX = Path(os.environ.get("MODELHOUND_FIXTURES", REPO.parent / "shared" / "fixtures"))
 sys.path.insert(0, str(REPO))
 PY = sys.executable
+
+
+def _kind(p: psutil.Process, root: psutil.Process) -> str:
+    if p.pid == root.pid:
+        return "parent"
+    cmd = " ".join(p.cmdline())
+    if "converters.pool" in cmd:
+        return "conversion worker"
+    if "multiprocessing.spawn" in cmd:
+        return "scan process"
+    if "resource_tracker" in cmd:
+        return "resource tracker"
+    if cmd.startswith("ray::"):
+        return "Ray worker"
+    return "Ray services (largest)" if "ray" in cmd else "other"
 
 
 def _peak_rss(proc: subprocess.Popen, out: dict[str, float]) -> None:
@@ -35,8 +52,7 @@ def _peak_rss(proc: subprocess.Popen, out: dict[str, float]) -> None:
             for p in [root, *root.children(recursive=True)]:
                 try:
                     rss = p.memory_info().rss / 2**20
-                    kind = "converter worker" if "converters.pool" in " ".join(p.cmdline()) else (
-                        "scan process" if p.pid != root.pid else "parent")
+                    kind = _kind(p, root)
                     if rss > peaks.get(p.pid, ("", 0))[1]:
                         peaks[p.pid] = (kind, rss)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
