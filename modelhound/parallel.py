@@ -268,6 +268,9 @@ class ScanPool:
         return _Worker(process, parent)
 
     def _assign(self) -> None:
+        for worker in [w for w in self._idle if not w.process.is_alive()]:
+            self._idle.remove(worker)  # died between inputs: no input is charged for it
+            worker.conn.close()
         while self._pending and (self._idle or len(self._busy) < self.jobs):
             worker = self._idle.pop() if self._idle else self._spawn()
             task = self._pending.popleft()
@@ -305,6 +308,9 @@ class ScanPool:
             self._idle.append(worker)
             return
         worker.process.join(5)
+        if worker.process.is_alive():  # closed its pipe but did not exit: make sure
+            worker.process.kill()
+            worker.process.join()
         cause = _exit_cause(worker.process.exitcode)
         worker.conn.close()
         task.attempts += 1
