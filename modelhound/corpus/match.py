@@ -168,15 +168,20 @@ class Matcher:
             self._profiles[ref.name] = self.zoo.profile(ref)
         return self._profiles[ref.name]
 
-    def _agreement(self, ref: Reference, outputs: Any) -> float | None:
-        """Behavioural agreement with the reference's stored probes (None without them)."""
+    def _agreement(self, ref: Reference, outputs: Any, matrices: dict[str, Any]) -> float | None:
+        """Behavioural agreement with the reference's stored probes (None without them).
+        ``matrices`` memoises the suspect's correlation matrices per probe set."""
+        from modelhound.fingerprint.detector import pair_matrices
+
         if outputs is None:
             return None
         probes = self.zoo.behaviour(ref)
         if probes is None:
             return None
         try:
-            return probes.scores(outputs).behaviour
+            if ref.probe_id not in matrices:
+                matrices[ref.probe_id] = pair_matrices(outputs, probes.n_pairs)
+            return probes.scores(outputs, matrices[ref.probe_id]).behaviour
         except ValueError:
             return None
 
@@ -203,6 +208,7 @@ class Matcher:
 
         suspect_ddvs = suspect_ddvs or {}
         suspect_outputs = suspect_outputs or {}
+        matrices: dict[str, Any] = {}
         sizes = {t.values.size for t in tensors}
         signals = []
         for ref in self.refs:
@@ -225,6 +231,6 @@ class Matcher:
                 beh = ddv_similarity(prof.ddv, suspect_ddvs[ref.probe_id])
             elif prof is None and not note:
                 note = "reference has no behavioural profile"
-            agreement = self._agreement(ref, suspect_outputs.get(ref.probe_id))
+            agreement = self._agreement(ref, suspect_outputs.get(ref.probe_id), matrices)
             signals.append(Signals(ref.name, same, wstrength, wkind, wevid, beh, note, agreement, structure))
         return decide(signals)

@@ -50,7 +50,7 @@ def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
     the scanning process."""
     from modelhound.converters import load_runnable
     from modelhound.corpus.zoo import _load_pairs
-    from modelhound.fingerprint.detector import probe_inputs
+    from modelhound.fingerprint.detector import probe_inputs, sketch
     from modelhound.fingerprint.profile import profile_runnable, run_canonical
 
     runnable = load_runnable(conversion, threads=1)
@@ -65,8 +65,8 @@ def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
             notes.append(_first_line(exc))
             continue
         try:  # a failure on the CutMix rows keeps the DDV
-            outputs[probe_id] = run_canonical(runnable, probe_inputs(pairs.x, pairs.x_adv), normalization,
-                                              batch=pairs.n)
+            outputs[probe_id] = sketch(run_canonical(runnable, probe_inputs(pairs.x, pairs.x_adv),
+                                                     normalization, batch=pairs.n))
         except Exception as exc:  # noqa: BLE001
             notes.append(_first_line(exc))
     return ddvs, outputs, notes

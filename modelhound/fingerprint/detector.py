@@ -43,12 +43,13 @@ live on different scales.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
 
 from modelhound.fingerprint.agreement import hard_indices, label_agreement, output_agreement
-from modelhound.fingerprint.sac import correlation_matrix, cutmix, sac_similarity
+from modelhound.fingerprint.sac import correlation_matrix, cutmix, matrix_similarity, sac_similarity
 
 #: behaviour score at or above which a (suspect, reference) pair is called reused on
 #: behaviour alone. bench/reuse (re-seeded zoo, 2026-11-28; results-combined.md): the highest
@@ -163,8 +164,39 @@ def behaviour_scores(probes: ReferenceProbes, suspect_outputs: np.ndarray) -> Be
     )
 
 
-BEHAVIOUR_SCHEMA_VERSION = 1
-"""Version of the stored :class:`PairProbes` layout (a zoo refuses other versions)."""
+BEHAVIOUR_SCHEMA_VERSION = 2
+"""Version of the stored :class:`PairProbes` layout (a zoo refuses other versions).
+2: outputs wider than ``MAX_WIDTH`` are stored sketched."""
+
+MAX_WIDTH = 2048
+"""Outputs up to this width (every classifier up to ImageNet-21k's head, almost) are kept
+as they are; wider ones (detectors, landmarks, segmentation maps: 36,288 values for a
+MediaPipe palm detector) are reduced by :func:`sketch` before they are stored or scored."""
+
+
+def sketch(outputs: np.ndarray, width: int = MAX_WIDTH) -> np.ndarray:
+    """Rows of ``outputs`` reduced to ``width`` columns by a seeded count sketch (each input
+    column added, with a random sign, into one of ``width`` buckets); rows no wider are
+    returned as they are.
+
+    The sketch depends only on the input width, so a reference and a suspect of the same
+    width are sketched alike; it keeps inner products (hence the sample correlations of
+    SAC) in expectation. It bounds what a zoo stores per reference (a 200 x 36,288 float
+    matrix is 29 MB) and the cost of scoring it.
+    """
+    out = np.asarray(outputs, dtype=np.float32).reshape(len(outputs), -1)
+    k = out.shape[1]
+    if k <= width:
+        return out
+    rng = np.random.default_rng(k)
+    bucket = rng.integers(0, width, size=k)
+    sign = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=k)
+    order = np.argsort(bucket, kind="stable")
+    starts = np.searchsorted(bucket[order], np.arange(width))
+    signed = (out * sign)[:, order]
+    summed = np.add.reduceat(signed, np.minimum(starts, k - 1), axis=1)
+    summed[:, np.bincount(bucket, minlength=width) == 0] = 0.0  # empty buckets
+    return summed.astype(np.float32)
 
 
 def probe_inputs(x: np.ndarray, x_adv: np.ndarray, n_cutmix: int | None = None, seed: int = 0) -> np.ndarray:
@@ -180,6 +212,14 @@ def probe_inputs(x: np.ndarray, x_adv: np.ndarray, n_cutmix: int | None = None, 
     if x.ndim == 4:
         parts.append(cutmix(x, 2 * len(x) if n_cutmix is None else n_cutmix, seed=seed))
     return np.concatenate(parts)
+
+
+def pair_matrices(outputs: np.ndarray, n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample-correlation matrices of pair-probe outputs: on the CutMix rows (the seeds when
+    there are none) and on the seeds."""
+    r = np.asarray(sketch(outputs), dtype=np.float64)
+    mix = r[2 * n_pairs :] if len(r) > 2 * n_pairs else r[:n_pairs]
+    return correlation_matrix(mix), correlation_matrix(r[:n_pairs])
 
 
 @dataclass(frozen=True)
@@ -199,14 +239,19 @@ class PairProbes:
     @classmethod
     def build(cls, outputs: np.ndarray, n_pairs: int, probe_id: str = "", n_hard: int | None = None) -> "PairProbes":
         """From the reference's outputs on :func:`probe_inputs` (hard = half of the seeds)."""
-        out = np.asarray(outputs, dtype=np.float32).reshape(len(outputs), -1)
+        out = sketch(outputs)
         k = n_pairs // 2 if n_hard is None else n_hard
         hard = hard_indices(out[:n_pairs], None, k)
         return cls(n_pairs, out, tuple(int(i) for i in hard), probe_id)
 
-    def scores(self, suspect_outputs: np.ndarray) -> BehaviourScores:
-        """The suspect's behavioural similarity to the reference (rows as :func:`probe_inputs`)."""
-        s = np.asarray(suspect_outputs, dtype=np.float64).reshape(len(suspect_outputs), -1)
+    def scores(self, suspect_outputs: np.ndarray,
+               suspect_matrices: tuple[np.ndarray, np.ndarray] | None = None) -> BehaviourScores:
+        """The suspect's behavioural similarity to the reference (rows as :func:`probe_inputs`).
+
+        ``suspect_matrices`` (:func:`pair_matrices` of the suspect's outputs) saves recomputing
+        them for every reference that shares the probe set.
+        """
+        s = np.asarray(sketch(suspect_outputs), dtype=np.float64)
         r = np.asarray(self.outputs, dtype=np.float64)
         if len(s) != len(r):
             raise ValueError(f"suspect ran on {len(s)} probe inputs, the reference on {len(r)}")
@@ -214,15 +259,22 @@ class PairProbes:
         seeds, adv, mix = slice(0, n), slice(n, 2 * n), slice(2 * n, len(r))
         has_mix = len(r) > 2 * n
         mix_r, mix_s = (r[mix], s[mix]) if has_mix else (r[seeds], s[seeds])
+        cm_mix, cm_seeds = self._matrices
+        sm_mix, sm_seeds = suspect_matrices if suspect_matrices is not None else pair_matrices(s, n)
         return BehaviourScores(
-            sac_cutmix=sac_similarity(correlation_matrix(mix_r), mix_s),
-            sac_seeds=sac_similarity(correlation_matrix(r[seeds]), s[seeds]),
+            sac_cutmix=matrix_similarity(cm_mix, sm_mix),
+            sac_seeds=matrix_similarity(cm_seeds, sm_seeds),
             agree_cutmix=label_agreement(mix_r, mix_s),
             out_cutmix=output_agreement(mix_r, mix_s),
             out_hard=output_agreement(r[hard], s[hard]),
             agree_adv=label_agreement(r[adv], s[adv]),
             out_adv=output_agreement(r[adv], s[adv]),
         )
+
+    @cached_property
+    def _matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """The reference's correlation matrices on CutMix and on the seeds (computed once)."""
+        return pair_matrices(self.outputs, self.n_pairs)
 
     def to_npz(self) -> dict[str, np.ndarray]:
         """Arrays for ``np.savez`` (with the layout version)."""

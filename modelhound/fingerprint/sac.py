@@ -49,13 +49,18 @@ def correlation_matrix(outputs: np.ndarray) -> np.ndarray:
 
 
 def sac_similarity(reference_matrix: np.ndarray, suspect_outputs: np.ndarray) -> float:
+    """:func:`matrix_similarity` of a stored matrix and the suspect outputs' own matrix."""
+    return matrix_similarity(reference_matrix, correlation_matrix(suspect_outputs))
+
+
+def matrix_similarity(reference_matrix: np.ndarray, suspect_matrix: np.ndarray) -> float:
     """Similarity in [0, 1] of a stored correlation matrix and a suspect's outputs.
 
     Cosine between the off-diagonal entries of the two matrices after removing each one's
     mean (the mean correlation only says how peaked the outputs are), clipped at 0.
     """
     ref = np.asarray(reference_matrix, dtype=np.float64)
-    sus = correlation_matrix(suspect_outputs)
+    sus = np.asarray(suspect_matrix, dtype=np.float64)
     if ref.shape != sus.shape:
         raise ValueError(f"probe count differs: reference {ref.shape}, suspect {sus.shape}")
     iu = np.triu_indices(len(ref), k=1)

@@ -188,3 +188,17 @@ def test_pair_probes_round_trip_and_refuse_other_layouts(tmp_path: Path) -> None
     np.savez(tmp_path / "c.npz", **bad)
     with np.load(tmp_path / "c.npz") as z, pytest.raises(ValueError, match="layout version 99"):
         PairProbes.from_npz(z, "c.npz")
+
+
+def test_wide_outputs_are_sketched_alike_and_keep_their_correlations() -> None:
+    from modelhound.fingerprint.detector import MAX_WIDTH, PairProbes, sketch
+
+    narrow = np.random.default_rng(0).random((4, 10)).astype(np.float32)
+    assert np.array_equal(sketch(narrow), narrow)
+    wide = np.random.default_rng(1).standard_normal((30, 36288)).astype(np.float32)
+    s = sketch(wide)
+    assert s.shape == (30, MAX_WIDTH) and np.array_equal(s, sketch(wide))  # seeded by the width
+    assert np.corrcoef(correlation_matrix(wide).ravel(), correlation_matrix(s).ravel())[0, 1] > 0.99
+    p = PairProbes.build(wide[:20], 10)  # stored sketched: 20 x 2048, not 20 x 36288
+    assert p.outputs.shape == (20, MAX_WIDTH)
+    assert p.scores(wide[:20]).behaviour == pytest.approx(1.0)  # the suspect is sketched the same way
