@@ -132,7 +132,11 @@ def main() -> int:
         "Suspect: palm_detection_lite with 30 % of its weights pruned (a TFLite file). References: "
         "real MediaPipe models from ../shared/fixtures, padded with derived copies (all weights moved "
         f"by noise) to reach the zoo size; {args.pairs} pairs per probe set; references with the same "
-        "input share a probe set. Median of the rounds; the suspect runs in a converters worker.",
+        "input share a probe set. Median of the rounds; the suspect runs in a converters worker. "
+        f"Per probe set the suspect runs {4 * args.pairs} inputs: the {args.pairs} seeds and their "
+        f"ModelDiff twins (the DDV) and {2 * args.pairs} CutMix images of the seeds (the behavioural "
+        "agreement); 'bare forward passes' is that worker call alone, 'weights + verdict' includes "
+        "the agreement scores against every reference.",
         "",
         "| references | probe sets | bare forward passes, s | probe replay incl. IPC, s | weights + verdict, s | total, s | total / bare | match |",
         "|---:|---:|---:|---:|---:|---:|---:|---|",
