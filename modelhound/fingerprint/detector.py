@@ -22,7 +22,7 @@ it as a comparison; a zoo does not store it.
 References whose output width differs from the suspect's still get the SAC signals (the
 agreement signals are 0 there). The thresholds and null quantiles come from bench/reuse
 (28x28 digit classifiers); on the default zoo's real models the highest agreement between
-two different references is 0.63.
+two different references is 0.54 (hand_landmark_full vs hand_landmark_lite).
 
 The combined score is tiered (:func:`combined_score`): weight evidence of a weight kind at or
 above ``WEIGHTS_THRESHOLD`` maps to [0.75, 1]; everything else is ``0.5 * behaviour`` in
