@@ -39,19 +39,14 @@ import numpy as np  # noqa: E402
 import zoo  # noqa: E402
 from data import load_task  # noqa: E402
 from evaluate import group_of, roc_auc, tpr_at_fpr  # noqa: E402
+from run import GROUP_ORDER  # noqa: E402
 
 CACHE = HERE / ".cache"
 OUT = CACHE / "combined"
 COMMAND = "nice -n 10 .venv/bin/python bench/reuse/combined.py"
 POOL = 1000
 
-GROUPS = [
-    "transfer", "quantize(dynamic)", "quantize(float16)", "quantize(int8)",
-    "prune(0.2)", "prune(0.5)", "prune(0.8)", "distill",
-    "steal-probs-same-arch", "steal-probs-other-arch",
-    "steal-labels-same-arch", "steal-labels-other-arch",
-    "steal-labels-knockoff-same-arch", "steal-labels-knockoff-other-arch",
-]
+GROUPS = GROUP_ORDER
 SIGNALS = [
     ("weights", "weight strength (white-box)"),
     ("modeldiff", "ModelDiff-faithful (DDV cosine, pairs on the reference)"),

@@ -66,12 +66,10 @@ def label_agreement(reference_outputs: np.ndarray, suspect_outputs: np.ndarray) 
 
     0 when the output widths differ (the label spaces cannot be matched).
     """
-    if len(reference_outputs) == 0 or len(suspect_outputs) == 0:
+    pair = _comparable(reference_outputs, suspect_outputs)
+    if pair is None:
         return 0.0
-    r = np.asarray(reference_outputs).reshape(len(reference_outputs), -1)
-    s = np.asarray(suspect_outputs).reshape(len(suspect_outputs), -1)
-    if r.shape != s.shape or len(r) == 0:
-        return 0.0
+    r, s = pair
     return kappa(r.argmax(axis=1), s.argmax(axis=1), r.shape[1])
 
 
@@ -80,10 +78,17 @@ def output_agreement(reference_outputs: np.ndarray, suspect_outputs: np.ndarray)
 
     0 when the output widths differ.
     """
-    if len(reference_outputs) == 0 or len(suspect_outputs) == 0:
+    pair = _comparable(reference_outputs, suspect_outputs)
+    if pair is None:
         return 0.0
+    r, s = pair
+    return float(1.0 - 0.5 * np.abs(softmax(r) - softmax(s)).sum(axis=1).mean())
+
+
+def _comparable(reference_outputs: np.ndarray, suspect_outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both outputs as N x K rows, or None when either is empty or their shapes differ."""
+    if len(reference_outputs) == 0 or len(suspect_outputs) == 0:
+        return None
     r = np.asarray(reference_outputs).reshape(len(reference_outputs), -1)
     s = np.asarray(suspect_outputs).reshape(len(suspect_outputs), -1)
-    if r.shape != s.shape or len(r) == 0:
-        return 0.0
-    return float(1.0 - 0.5 * np.abs(softmax(r) - softmax(s)).sum(axis=1).mean())
+    return (r, s) if r.shape == s.shape else None
