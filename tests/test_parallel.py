@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 
 import pytest
 
@@ -155,14 +154,7 @@ def test_dispatcher_pulls_inputs_lazily_and_keeps_a_bounded_window(tmp_path):
 def _crashing_scan(path, digest):
     """Per-app work for the killed-process test (runs in a scanning process): kills its own
     process on the first attempt at die-once*, on every attempt at die-always*."""
-    name = os.path.basename(path)
-    marker = path + ".attempted"
-    first_try = not os.path.exists(marker)
-    if name.startswith("die-always") or (name.startswith("die-once") and first_try):
-        open(marker, "a").close()
-        if "sigkill" in name:
-            os.kill(os.getpid(), signal.SIGKILL)
-        os._exit(1)
+    builders.die_if_named(path)
     return real_scan_one(path, digest)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import signal
 
 from modelhound import ray_runner
 from modelhound.cli import main
@@ -23,14 +21,7 @@ def _crashing_scan(setup, path, data, digest):
     """Per-app work for the test (runs in a Ray worker): kills its own worker process on the
     first attempt at die-once*, on every attempt at die-always*; the input is on this machine,
     so a marker file beside it counts the attempts."""
-    name = os.path.basename(path)
-    marker = path + ".attempted"
-    first_try = not os.path.exists(marker)
-    if name.startswith("die-always") or (name.startswith("die-once") and first_try):
-        open(marker, "a").close()
-        if "sigkill" in name:
-            os.kill(os.getpid(), signal.SIGKILL)
-        os._exit(1)
+    builders.die_if_named(path)
     return real_scan_bytes(setup, path, data, digest)
 
 
