@@ -44,10 +44,12 @@ class SuspectRun:
     """Why behaviour could not be compared (empty when it was)."""
 
 
-def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
+def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any,
+              owner: tuple[tuple[str, str], ...] = ()
               ) -> tuple[dict[str, tuple[float, ...]], dict[str, np.ndarray], list[str]]:
     """(probe id -> DDV, probe id -> behaviour outputs, problems): run in a worker, never in
-    the scanning process."""
+    the scanning process. ``owner``: (reference, zoo folder) whose owner-evidence probes the
+    suspect also runs (outputs under ``owner:<reference>``)."""
     from modelhound.converters import load_runnable
     from modelhound.corpus.zoo import _load_pairs
     from modelhound.fingerprint.detector import probe_inputs, sketch
@@ -69,6 +71,10 @@ def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
                                                      normalization, batch=pairs.n))
         except Exception as exc:  # noqa: BLE001
             notes.append(_first_line(exc))
+    if owner:
+        from modelhound.corpus.owner import run_owner_probes
+
+        outputs.update(run_owner_probes(runnable, owner, normalization, notes))
     return ddvs, outputs, notes
 
 
@@ -96,10 +102,11 @@ def run_suspect(matcher: Any, found: FoundModel, conversion: Any, pool: Any = No
 
     is_image = InputAdapter(conversion.inputs[0]).geometry is not None
     probes = [(p, str(matcher.zoo.probe_file(p))) for p in matcher.probes_for(is_image)]
-    if not probes:
+    owner = tuple((r.name, str(matcher.zoo.path)) for r in matcher.refs if r.owner_evidence)
+    if not probes and not owner:
         return SuspectRun(note="behaviour not compared: no probe set in the zoo fits this input")
     target = "modelhound.corpus.suspect:ddvs_here"
-    args = (conversion, probes, normalization_of(found))
+    args = (conversion, probes, normalization_of(found), owner)
     try:
         if pool is not None:
             ddvs, outputs, notes = pool.call(target, *args)
@@ -108,5 +115,6 @@ def run_suspect(matcher: Any, found: FoundModel, conversion: Any, pool: Any = No
                 ddvs, outputs, notes = own.call(target, *args)
     except WorkerCallError as exc:
         return SuspectRun(note=f"behaviour not compared: running the model failed ({exc})")
-    note = "" if ddvs else "behaviour not compared: " + ("; ".join(notes[:2]) or "no DDV")
+    note = "" if ddvs else "behaviour not compared: " + ("; ".join(notes[:2]) or (
+        "no DDV" if probes else "no probe set in the zoo fits this input"))
     return SuspectRun(ddvs, outputs, note)
