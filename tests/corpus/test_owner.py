@@ -158,3 +158,30 @@ def test_owner_data_layouts_and_bad_input(tmp_path):
     vec = TensorSpec("audio", (1, 16), "float32")
     np.savez(tmp_path / "audio.npz", x=np.zeros((4, 10), np.float32))
     assert load_owner_data(tmp_path / "audio.npz", vec).x.shape == (4, 16)
+
+
+def test_owner_evidence_scores_with_a_conservative_binomial_null(tmp_path):
+    from modelhound.fingerprint.owner import OWNER_LAYOUT, OwnerEvidence, OwnerEvidenceError
+
+    labels = np.arange(200) % 10
+    ev = OwnerEvidence(np.zeros((200, 28, 28, 1), np.float32), labels, 10, np.array([0.40, 0.55]),
+                       np.array([0.8]), 1e-3, {"n_owner": 1000, "labelled": True, "seconds": 1.0})
+    assert ev.null_rate == pytest.approx(0.60)  # the highest calibration independent + 0.05
+
+    def outputs(agree: float) -> np.ndarray:
+        pred = labels.copy()
+        pred[int(agree * 200):] = (pred[int(agree * 200):] + 1) % 10
+        return np.eye(10)[pred]
+
+    copy, indep = ev.score(outputs(0.85)), ev.score(outputs(0.55))
+    assert copy.flagged and copy.p_value < 1e-9 and copy.agreement == pytest.approx(0.85)
+    assert not indep.flagged and indep.p_value > 0.5
+    assert 0.6 < ev.threshold < 0.75 and ev.score(outputs(ev.threshold)).flagged
+    with pytest.raises(ValueError, match="suspect has 2 outputs, the reference 10"):
+        ev.score(np.zeros((200, 2)))
+    np.savez(tmp_path / "owner.npz", **ev.to_npz())
+    back = OwnerEvidence.from_npz(np.load(tmp_path / "owner.npz"), "owner.npz")
+    assert back.score(outputs(0.85)) == copy
+    old = {**ev.to_npz(), "layout": np.array(OWNER_LAYOUT + 1)}
+    with pytest.raises(OwnerEvidenceError, match="re-add the reference with --owner-data"):
+        OwnerEvidence.from_npz(old, "owner.npz")
