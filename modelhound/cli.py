@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-input-mb", type=int, default=Limits.max_input_bytes // MiB,
                         help="bytes read per input, MiB (default %(default)s)")
 
+    def log_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--log", metavar="FILE",
+                        help="where native libraries' messages go (default: modelhound.log "
+                             "beside the results database, else in modelhound's cache folder)")
+
     def report_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--csv", metavar="FILE", help="write findings as CSV")
         sp.add_argument("--json", metavar="FILE", help="write findings as JSON")
@@ -76,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="scan on a Ray cluster: 'auto', 'ray://HOST:PORT', or 'local' to "
                            "start one here (needs the 'ray' extra)")
     limits_args(scan)
+    log_arg(scan)
 
     demo = sub.add_parser("demo", help="build a demo set of apps, scan it and show the report")
     demo.add_argument("--out", default="modelhound-demo", metavar="DIR",
@@ -84,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="zoo to draw real models from and match against (default: the "
                            "default zoo, built on first use)")
     limits_args(demo)
+    log_arg(demo)
 
     ext = sub.add_parser("extract", help="write every model found to a folder, with a manifest")
     ext.add_argument("paths", nargs="+", metavar="PATH")
@@ -98,12 +105,14 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--steps", type=int, default=50, help="PGD steps (default 50)")
     cmp_.add_argument("--no-behaviour", action="store_true", help="bytes and weights only")
     cmp_.add_argument("--json", action="store_true", help="print JSON")
+    log_arg(cmp_)
 
     zoo = sub.add_parser("zoo", help="manage a reference zoo")
     zsub = zoo.add_subparsers(dest="zoo_command", required=True)
 
     def zoo_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--zoo", metavar="DIR", help="zoo folder (default: the default zoo)")
+        log_arg(sp)
 
     def profile_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--pairs", type=int, default=100, help="ModelDiff pairs (default 100)")
@@ -133,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     zoo_arg(zw)
     zw.add_argument("--seeds", metavar="DIR", help="images from the models' domain")
     profile_args(zw)
-    zsub.add_parser("build-default", help="build (or show) the default zoo")
+    log_arg(zsub.add_parser("build-default", help="build (or show) the default zoo"))
 
     rep = sub.add_parser("report", help="export the findings kept in a results database")
     rep.add_argument("--db", required=True, metavar="FILE")
@@ -405,6 +414,22 @@ def _cmd_report(args: argparse.Namespace, console: Any, err: Any) -> int:
     return 0
 
 
+def _log_path(args: argparse.Namespace) -> str | None:
+    """Where native libraries' messages go for this command (None: it runs none)."""
+    if args.command not in ("scan", "demo", "zoo", "compare"):
+        return None
+    if getattr(args, "log", None):
+        return str(args.log)
+    if args.command == "demo":
+        return os.path.join(args.out, "modelhound.log")
+    if args.command == "scan":
+        return os.path.join(os.path.dirname(os.path.abspath(args.db or _default_db(args))),
+                            "modelhound.log")
+    from modelhound.corpus.default import cache_dir
+
+    return str(cache_dir() / "modelhound.log")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     from rich.console import Console
@@ -413,6 +438,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     err = Console(stderr=True)
+    log_path = _log_path(args)
+    if log_path is None:
+        return _main(args, parser, console, err)
+    from modelhound.nativelog import to_log
+
+    with to_log(log_path, title=f"modelhound {args.command}") as log:
+        status = _main(args, parser, console, err)
+    if log.written():
+        err.print(f"native libraries' messages: {log.path}", highlight=False, soft_wrap=True)
+    return status
+
+
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser, console: Any,
+          err: Any) -> int:
     try:
         if args.command == "report":
             return _cmd_report(args, console, err)
