@@ -54,8 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     def report_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--csv", metavar="FILE", help="write findings as CSV")
         sp.add_argument("--json", metavar="FILE", help="write findings as JSON")
+        sp.add_argument("--html", metavar="FILE",
+                        help="write a self-contained HTML report (opens offline)")
         sp.add_argument("--no-table", action="store_true", help="no terminal table, summary only")
-        sp.add_argument("--all", action="store_true", help="list apps without models in the table")
+        sp.add_argument("--all", "--wide", dest="all", action="store_true",
+                        help="also show the full inventory (every model entry and app) in the "
+                             "terminal report")
 
     scan = sub.add_parser("scan", help="scan APKs, bundles, zips or folders of them")
     scan.add_argument("paths", nargs="+", metavar="PATH")
@@ -170,27 +174,33 @@ def _output(path: str) -> Iterator[IO[str]]:
 
 
 def _write_reports(args: argparse.Namespace, rows: list[dict[str, Any]],
-                   apps: list[dict[str, Any]], console: Any, err: Any) -> None:
+                   apps: list[dict[str, Any]], console: Any, err: Any,
+                   settings: dict[str, Any] | None = None) -> None:
+    from dataclasses import replace
+
     from modelhound.report import FORMATS, TableFormat, summary
     from modelhound.report.shared import with_shared_counts
 
     rows = with_shared_counts(rows)
-    for name in ("csv", "json"):
-        target = getattr(args, name)
+    for name in ("csv", "json", "html"):
+        target = getattr(args, name, None)
         if target:
+            fmt = FORMATS[name]
+            if name == "html":
+                fmt = replace(fmt, settings=settings or {})  # type: ignore[type-var]
             with _output(target) as f:
-                FORMATS[name].write(rows, apps, f)
+                fmt.write(rows, apps, f)
     if args.no_table:
         console.print(summary(rows, apps))
     else:
-        TableFormat(show_empty=args.all).render(rows, apps, console)
-    for name in ("csv", "json"):
-        if getattr(args, name):
-            err.print(f"wrote {getattr(args, name)}")
+        TableFormat(full=args.all).render(rows, apps, console)
+    for name in ("csv", "json", "html"):
+        if getattr(args, name, None):
+            err.print(f"wrote {getattr(args, name)}", highlight=False, soft_wrap=True)
 
 
 def _default_db(args: argparse.Namespace) -> str:
-    for report in (args.csv, args.json):
+    for report in (args.csv, args.json, getattr(args, "html", None)):
         if report:
             return os.path.join(os.path.dirname(os.path.abspath(report)), "modelhound.db")
     return "modelhound.db"
@@ -220,6 +230,7 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
         zoo_dir = args.zoo or str(_default_zoo(err))
         matcher = Matcher(Zoo.open(zoo_dir))
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
+    store.set_meta("settings", _settings(matcher))
     jobs = 1
     if not getattr(args, "ray", None):
         from modelhound.parallel import plan_jobs
@@ -253,13 +264,33 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                         store.record(app_record(result), rows(result))
     except KeyboardInterrupt:
         interrupted = True
-    _write_reports(args, store.rows(), store.apps(), console, err)
+    _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
     store.close()
     if interrupted:
         err.print(f"modelhound: interrupted; finished inputs are kept in {store.path} "
                   "(continue with --resume)")
         return 130
     return 0
+
+
+def _settings(matcher: Any) -> dict[str, Any]:
+    """What a report says about how the scan matched: zoo, references, thresholds."""
+    from modelhound import __version__
+
+    if matcher is None:
+        return {"generator": f"modelhound {__version__}", "matching": "off"}
+    from modelhound.corpus.match import BEHAVIOUR_THRESHOLD, WEIGHTS_THRESHOLD
+    from modelhound.corpus.zoo import ZOO_SCHEMA_VERSION
+    from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD
+
+    return {
+        "generator": f"modelhound {__version__}", "zoo": str(matcher.zoo.path),
+        "zoo schema version": ZOO_SCHEMA_VERSION,
+        "thresholds": f"weights >= {WEIGHTS_THRESHOLD}, ModelDiff >= {BEHAVIOUR_THRESHOLD}, "
+                      f"agreement >= {AGREEMENT_THRESHOLD}",
+        "references": [{"name": r.name, "format": r.format, "task": r.task, "source": r.source,
+                        "license": r.license} for r in matcher.refs],
+    }
 
 
 def _default_zoo(err: Any) -> str:
@@ -409,7 +440,7 @@ def _cmd_report(args: argparse.Namespace, console: Any, err: Any) -> int:
     from modelhound.store import open_existing
 
     store = open_existing(args.db)
-    _write_reports(args, store.rows(), store.apps(), console, err)
+    _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
     store.close()
     return 0
 
@@ -474,6 +505,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser, console: An
             err.print(f"built {len(args.paths)} demo apps in {apps_dir}")
             args.csv = os.path.join(args.out, "findings.csv")
             args.json = os.path.join(args.out, "findings.json")
+            args.html = os.path.join(args.out, "findings.html")
             args.db = os.path.join(args.out, "modelhound.db")
             args.no_table, args.all, args.resume, args.no_convert = False, True, False, False
             args.no_match, args.jobs, args.ray = False, 1, None
