@@ -121,12 +121,6 @@ def _verdict_cell(r: dict[str, Any]) -> str:
     return ""
 
 
-def _status_cell(r: dict[str, Any]) -> str:
-    reason = r.get("reason") or r.get("not_runnable_reason") or ""
-    status = r.get("status", "")
-    return f"{status}: {reason}" if reason and status != "ok" else (reason or status)
-
-
 def _fit(text: str, width: int, lines: int, path: bool) -> str:
     """``text`` in at most ``lines`` lines of ``width`` characters (an ellipsis marks a cut)."""
     text = " ".join(str(text).split())
@@ -142,7 +136,9 @@ def _fit(text: str, width: int, lines: int, path: bool) -> str:
         if len(text) - cut <= width:
             return text[:cut] + "\n" + text[cut:]
         return text[:width] + "\n" + text[width:]
-    wrapped = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False)
+    if lines == 1:
+        return text[: width - 1] + "…"
+    wrapped = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=True)
     if len(wrapped) <= lines:
         return "\n".join(wrapped)
     kept = wrapped[: lines - 1]
@@ -228,8 +224,8 @@ INVENTORY_COLUMNS: tuple[Col, ...] = (
     Col("size", lambda r: human_size(r.get("size_bytes")), 7, 8, justify="right"),
     Col("runs", lambda r: str(r.get("runnable") or ""), 4, 4),
     Col("verdict", _verdict_cell, 12, 50, lines=2, style=_reuse_style, comfort=22),
-    Col("status", _status_cell, 8, 70, lines=2,
-        style=lambda r: _STATUS_STYLE.get(str(r.get("status")), ""), comfort=16),
+    Col("status", lambda r: str(r.get("status") or ""), 10, 19, lines=2,
+        style=lambda r: _STATUS_STYLE.get(str(r.get("status")), ""), comfort=10),
 )
 
 _PROBLEMS = ("error", "unreadable", "suspected-encrypted")
@@ -316,7 +312,7 @@ def summary(rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]]) -> s
         if statuses.get(k):
             parts.append(f"{statuses[k]} {k}")
     found = ", ".join(f"{n} {k}" for k, n in sorted(models.items()))
-    return "; ".join(parts) + (f" | model entries: {found}" if found else " | no model entries")
+    return ", ".join(parts) + (f"; model entries: {found}" if found else "; no model entries")
 
 
 __all__ = ["FINDING_COLUMNS", "INVENTORY_COLUMNS", "PROBLEM_COLUMNS", "Col", "TableFormat",
