@@ -58,6 +58,8 @@ class Col:
     style: Callable[[dict[str, Any]], str] | None = None
     comfort: int = 0
     """Width below which the column shrinks only after the others did (0: ``min``)."""
+    sub: Callable[[dict[str, Any]], str] | None = None
+    """A second line under the cell (dim), e.g. the app's package under its file name."""
 
 
 def human_size(n: Any) -> str:
@@ -74,6 +76,11 @@ def human_size(n: Any) -> str:
 def app_name(r: dict[str, Any]) -> str:
     """The app as the user knows the file: its base name."""
     return os.path.basename(str(r.get("apk") or ""))
+
+
+def package(r: dict[str, Any]) -> str:
+    """The app's package name, when its manifest was read."""
+    return str(r.get("package") or "")
 
 
 def short_entry(r: dict[str, Any]) -> str:
@@ -172,16 +179,21 @@ def _table(title: str, cols: Sequence[Col], rows: Sequence[dict[str, Any]], widt
     from rich.text import Text
 
     cells = [[" ".join(c.cell(r).split()) for c in cols] for r in rows]
-    widths = _widths(cols, cells, width)
+    subs = [[" ".join(c.sub(r).split()) if c.sub else "" for c in cols] for r in rows]
+    widths = _widths(cols, [[max(a, b, key=len) for a, b in zip(row, sub)]
+                            for row, sub in zip(cells, subs)], width)
     table = Table(box=_plain_head() if plain else box.SIMPLE_HEAD, show_edge=False,
                   pad_edge=False, padding=(0, 1), expand=False, header_style="bold")
     for c, w in zip(cols, widths):
         table.add_column(c.title, width=w, no_wrap=True, overflow="crop", justify=c.justify)  # type: ignore[arg-type]
-    for r, row in zip(rows, cells):
+    for r, row, sub in zip(rows, cells, subs):
         out = []
-        for c, w, text in zip(cols, widths, row):
+        for c, w, text, below in zip(cols, widths, row, sub):
             style = c.style(r) if c.style else ""
-            out.append(Text(_fit(text, w, c.lines, c.path), style=style or ""))
+            cell = Text(_fit(text, w, c.lines, c.path), style=style or "")
+            if below:
+                cell.append("\n" + _fit(below, w, 1, False), style="dim")
+            out.append(cell)
         table.add_row(*out)
     return Group(Text(title, style="bold"), table)
 
@@ -199,7 +211,7 @@ def _reuse_style(r: dict[str, Any]) -> str:
 
 
 FINDING_COLUMNS: tuple[Col, ...] = (
-    Col("app", app_name, 10, 28, comfort=16),
+    Col("app", app_name, 10, 28, comfort=16, sub=package),
     Col("model", short_entry, 12, 40, lines=2, path=True, comfort=24),
     Col("reference", lambda r: str(r.get("match") or ""), 10, 32, lines=2, comfort=20),
     Col("reuse", lambda r: str(r.get("reuse_type") or ""), 11, 22, lines=2, style=_reuse_style,
@@ -210,7 +222,7 @@ FINDING_COLUMNS: tuple[Col, ...] = (
 )
 
 PROBLEM_COLUMNS: tuple[Col, ...] = (
-    Col("app", app_name, 10, 28, comfort=16),
+    Col("app", app_name, 10, 28, comfort=16, sub=package),
     Col("entry", short_entry, 10, 40, lines=2, path=True, comfort=20),
     Col("status", lambda r: str(r.get("status") or ""), 5, 19,
         style=lambda r: _STATUS_STYLE.get(str(r.get("status")), ""), comfort=19),
@@ -218,7 +230,7 @@ PROBLEM_COLUMNS: tuple[Col, ...] = (
 )
 
 INVENTORY_COLUMNS: tuple[Col, ...] = (
-    Col("app", app_name, 10, 28, comfort=16),
+    Col("app", app_name, 10, 28, comfort=16, sub=package),
     Col("model", short_entry, 12, 40, lines=2, path=True, comfort=22),
     Col("format", lambda r: str(r.get("format") or ""), 6, 14, comfort=11),
     Col("size", lambda r: human_size(r.get("size_bytes")), 7, 8, justify="right"),
@@ -278,7 +290,7 @@ class TableFormat:
             )
             console.print(_table(f"Same model in several apps ({len(groups)})", cols, groups,
                                  width, plain))
-        if self.full:
+        if self.full or not any(r.get("verdict") for r in rows):  # nothing matched: the inventory
             shown = [r for r in rows if r.get("entry") or r.get("status") == "no-model"]
             if shown:
                 console.print(_table(f"Inventory ({len(shown)} rows)", INVENTORY_COLUMNS,
@@ -312,7 +324,7 @@ def summary(rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]]) -> s
         if statuses.get(k):
             parts.append(f"{statuses[k]} {k}")
     found = ", ".join(f"{n} {k}" for k, n in sorted(models.items()))
-    return ", ".join(parts) + (f"; model entries: {found}" if found else "; no model entries")
+    return "; ".join(parts) + (f" | model entries: {found}" if found else " | no model entries")
 
 
 __all__ = ["FINDING_COLUMNS", "INVENTORY_COLUMNS", "PROBLEM_COLUMNS", "Col", "TableFormat",

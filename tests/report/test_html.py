@@ -33,16 +33,20 @@ def demo_scan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from modelhound.corpus.zoo import Zoo
     from modelhound.demo import build_demo
 
+    from modelhound.converters import ConverterPool
+    from modelhound.corpus.build import ProfileSettings, add_file
+
     root = tmp_path_factory.mktemp("html-demo")
     zoo_dir = root / "zoo"
-    assert main(["zoo", "add", str(fixture_path(*MP14, "hand_recrop.tflite")), "--zoo", str(zoo_dir),
-                 "--pairs", "8", "--steps", "1", "--source", "mediapipe 0.10.14",
-                 "--license", "Apache-2.0"]) == 0
-    assert main(["zoo", "add", str(fixture_path(*MP14, "palm_detection_lite.tflite")),
-                 str(fixture_path(*MP21, "hand_landmark_lite.tflite")), "--zoo", str(zoo_dir),
-                 "--no-profile", "--source", "mediapipe", "--license", "Apache-2.0"]) == 0
-    zoo = Zoo.open(zoo_dir)
+    zoo = Zoo.open(zoo_dir, create=True)
     try:
+        with ConverterPool(1) as pool:  # one worker for the three references
+            add_file(zoo, str(fixture_path(*MP14, "hand_recrop.tflite")), pool=pool,
+                     source="mediapipe 0.10.14", license="Apache-2.0",
+                     settings=ProfileSettings(n_pairs=8, pgd_steps=1))  # DDVs to draw
+            for parts in ((*MP14, "palm_detection_lite.tflite"), (*MP21, "hand_landmark_lite.tflite")):
+                add_file(zoo, str(fixture_path(*parts)), pool=pool, source="mediapipe",
+                         license="Apache-2.0", settings=ProfileSettings(profile=False))
         build_demo(str(root / "apps"), zoo)
     finally:
         zoo.close()
