@@ -58,6 +58,8 @@ class Col:
     style: Callable[[dict[str, Any]], str] | None = None
     comfort: int = 0
     """Width below which the column shrinks only after the others did (0: ``min``)."""
+    give: float = 1.0
+    """How readily the column gives up width (the evidence, what a reader wants, gives less)."""
     sub: Callable[[dict[str, Any]], str] | None = None
     """A second line under the cell (dim), e.g. the app's package under its file name."""
 
@@ -164,7 +166,8 @@ def _widths(cols: Sequence[Col], cells: Sequence[Sequence[str]], total: int) -> 
     avail = total - _GAP * (len(cols) - 1)
     for floor in ([c.comfort or c.min for c in cols], [c.min for c in cols]):
         while sum(widths) > avail:
-            over = [(w - f, i) for i, (w, f) in enumerate(zip(widths, floor)) if w > f]
+            over = [((w - f) * cols[i].give, i) for i, (w, f) in enumerate(zip(widths, floor))
+                    if w > f]
             if not over:
                 break
             widths[max(over)[1]] -= 1
@@ -218,7 +221,7 @@ FINDING_COLUMNS: tuple[Col, ...] = (
         comfort=14),
     Col("conf", lambda r: f"{r['confidence']:.2f}" if isinstance(r.get("confidence"), (int, float))
         else "", 4, 4, justify="right"),
-    Col("evidence", evidence_line, 14, 90, lines=2, comfort=24),
+    Col("evidence", evidence_line, 14, 90, lines=2, comfort=30, give=0.5),
 )
 
 PROBLEM_COLUMNS: tuple[Col, ...] = (

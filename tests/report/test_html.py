@@ -159,7 +159,7 @@ def test_page_loads_in_chromium_without_errors_or_requests(
         assert requests and all(u.startswith(("file:", "data:", "about:", "blob:"))
                                 for u in requests), requests
         shown = browser.evaluate(
-            "Array.from(document.querySelectorAll('#findings-table tbody tr')).map(r => "
+            "Array.from(document.querySelectorAll('#findings-table > tbody > tr')).map(r => "
             "[r.cells[0].querySelector('a').textContent, r.cells[1].firstChild.textContent.trim(), "
             "r.cells[2].textContent.trim()])")
         assert {tuple(s) for s in shown} == _flagged(demo_scan["rows"])
@@ -168,7 +168,7 @@ def test_page_loads_in_chromium_without_errors_or_requests(
         flagged = [r for r in demo_scan["rows"] if r.get("verdict") == "reused"]
         assert n_nodes >= len({r["match"] for r in flagged}) + len({r["model_sha256"] for r in flagged})
         assert browser.evaluate("document.querySelectorAll('#graph canvas').length") > 0
-        assert browser.evaluate("document.querySelectorAll('#heatmap-table tbody tr').length") > 0
+        assert browser.evaluate("document.querySelectorAll('#heatmap-table > tbody > tr').length") > 0
         # charts: DDV of suspect and reference, per-layer weight matches
         assert browser.evaluate(
             "Array.from(document.querySelectorAll('canvas.ddv-chart')).filter(c => Chart.getChart(c)).length") >= 1
@@ -178,7 +178,7 @@ def test_page_loads_in_chromium_without_errors_or_requests(
         visible = browser.evaluate(
             "(() => { const i = document.getElementById('find-text'); i.value = 'hand-tracker';"
             " i.dispatchEvent(new Event('input')); return Array.from(document.querySelectorAll("
-            "'#findings-table tbody tr')).filter(r => r.style.display !== 'none').length; })()")
+            "'#findings-table > tbody > tr')).filter(r => r.style.display !== 'none').length; })()")
         assert visible == sum(1 for r in flagged if r["apk"].endswith("hand-tracker.apk"))
         shot = tmp_path / "findings.png"
         browser.evaluate("(() => { const i = document.getElementById('find-text'); i.value = '';"
