@@ -230,7 +230,8 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
         zoo_dir = args.zoo or str(_default_zoo(err))
         matcher = Matcher(Zoo.open(zoo_dir))
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
-    store.set_meta("settings", _settings(matcher))
+    store.set_meta("settings", {"generator": f"modelhound {__version__}",
+                                **(matcher.settings() if matcher else {"matching": "off"})})
     jobs = 1
     if not getattr(args, "ray", None):
         from modelhound.parallel import plan_jobs
@@ -271,26 +272,6 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                   "(continue with --resume)")
         return 130
     return 0
-
-
-def _settings(matcher: Any) -> dict[str, Any]:
-    """What a report says about how the scan matched: zoo, references, thresholds."""
-    from modelhound import __version__
-
-    if matcher is None:
-        return {"generator": f"modelhound {__version__}", "matching": "off"}
-    from modelhound.corpus.match import BEHAVIOUR_THRESHOLD, WEIGHTS_THRESHOLD
-    from modelhound.corpus.zoo import ZOO_SCHEMA_VERSION
-    from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD
-
-    return {
-        "generator": f"modelhound {__version__}", "zoo": str(matcher.zoo.path),
-        "zoo schema version": ZOO_SCHEMA_VERSION,
-        "thresholds": f"weights >= {WEIGHTS_THRESHOLD}, ModelDiff >= {BEHAVIOUR_THRESHOLD}, "
-                      f"agreement >= {AGREEMENT_THRESHOLD}",
-        "references": [{"name": r.name, "format": r.format, "task": r.task, "source": r.source,
-                        "license": r.license} for r in matcher.refs],
-    }
 
 
 def _default_zoo(err: Any) -> str:

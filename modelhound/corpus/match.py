@@ -162,6 +162,19 @@ class Matcher:
         self.refs = zoo.references()
         self._profiles: dict[str, Any] = {}
 
+    def settings(self) -> dict[str, Any]:
+        """How this matcher decides, for a report's overview: zoo, references, thresholds."""
+        from modelhound.corpus.zoo import ZOO_SCHEMA_VERSION
+        from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD
+
+        return {
+            "zoo": str(self.zoo.path), "zoo schema version": ZOO_SCHEMA_VERSION,
+            "thresholds": f"weights >= {WEIGHTS_THRESHOLD}, ModelDiff >= {BEHAVIOUR_THRESHOLD}, "
+                          f"agreement >= {AGREEMENT_THRESHOLD}",
+            "references": [{"name": r.name, "format": r.format, "task": r.task,
+                            "source": r.source, "license": r.license} for r in self.refs],
+        }
+
     def profile(self, ref: Reference) -> Any:
         """A reference's stored profile (cached)."""
         if ref.name not in self._profiles:
