@@ -78,7 +78,8 @@ class Analyzer:
         return replace(analysis, matched=True, match=m.reference, verdict=m.verdict,
                        reuse_type=m.reuse_type, confidence=m.confidence, similarity=m.similarity,
                        weight_similarity=m.weight_similarity, agreement=m.agreement,
-                       structure=m.structure, match_evidence=m.evidence)
+                       structure=m.structure, match_evidence=m.evidence,
+                       detail=self.matcher.detail(m, tensors, run.ddvs))
 
     def analyse(self, extraction: Extraction) -> tuple[tuple[str, ModelAnalysis], ...]:
         """(entry, analysis) for every recognised model of one input."""

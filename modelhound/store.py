@@ -112,6 +112,15 @@ class ResultStore:
             "SELECT row_json FROM rows JOIN inputs ON rows.input_seq = inputs.seq "
             "ORDER BY inputs.seq, rows.ordinal")]
 
+    def set_meta(self, key: str, value: Any) -> None:
+        """Keep one scan-level fact (e.g. the scan's settings) as JSON."""
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, default=str)))
+
+    def meta(self, key: str) -> Any:
+        """A fact kept by :meth:`set_meta` (None when absent)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def close(self) -> None:
         """Close the connection."""
         self._db.close()

@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Iterator
 
+from modelhound import nativelog
 from modelhound.converters.interface import Conversion
 from modelhound.records import FoundModel
 
@@ -39,14 +40,12 @@ def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> No
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if quiet:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     inbox = Connection(read_fd, writable=False)
     outbox = Connection(write_fd, readable=False)
+    if quiet:  # native output: to the log, and into the reason of a failed answer
+        inbox, outbox = nativelog.capture_worker(inbox, outbox)
     import warnings
 
     warnings.filterwarnings("ignore")
