@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                            "report, else in the current folder)")
     scan.add_argument("--resume", action="store_true",
                       help="continue the scan in --db, skipping inputs already finished")
+    scan.add_argument("--replace-db", action="store_true",
+                      help="start --db afresh when it is an earlier modelhound results database "
+                           "(default: keep its runs and add this scan as a new run)")
     scan.add_argument("--no-convert", action="store_true",
                       help="inventory only: do not convert, check or match the models found")
     scan.add_argument("--zoo", metavar="DIR",
@@ -137,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="export the findings kept in a results database")
     rep.add_argument("--db", required=True, metavar="FILE")
+    rep.add_argument("--run", type=int, metavar="N",
+                     help="which run of the database to export (default: the newest)")
     report_args(rep)
     return p
 
@@ -157,7 +162,12 @@ def _output(path: str) -> Iterator[IO[str]]:
             yield f
         os.replace(tmp, path)
     except OSError as e:
-        raise ReportError(f"{path}: cannot write report ({e.strerror or e})") from e
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise ReportError(f"{path}: cannot write report ({e.strerror or e}); the results "
+                          "are kept in the database (export them with `modelhound report`)") from e
 
 
 def _write_reports(args: argparse.Namespace, rows: list[dict[str, Any]],
@@ -190,16 +200,24 @@ def _default_db(args: argparse.Namespace) -> str:
 def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) -> int:
     from modelhound.pipeline import ScanOptions, discover, scan
     from modelhound.progress import RichProgress
+    from modelhound.errors import StoreError
     from modelhound.report import app_record, rows
     from modelhound.store import ResultStore
 
     inputs = discover(args.paths)
-    store = ResultStore(args.db or _default_db(args), resume=args.resume)
+    if args.resume and getattr(args, "replace_db", False):
+        raise StoreError("--resume continues the database and --replace-db starts it afresh: "
+                         "give one of them")
+    store = ResultStore(args.db or _default_db(args), resume=args.resume,
+                        replace=getattr(args, "replace_db", False))
     done = store.done() if args.resume else {}
     todo = [p for p in inputs if p not in done]
     if args.resume:
-        err.print(f"resuming {store.path}: {len(inputs) - len(todo)} inputs already done, "
-                  f"{len(todo)} to scan")
+        err.print(f"resuming {store.path} (run {store.run}): {len(inputs) - len(todo)} inputs "
+                  f"already done, {len(todo)} to scan")
+    elif store.runs > 1:
+        err.print(f"adding run {store.run} to {store.path} ({store.runs - 1} earlier runs kept; "
+                  "--replace-db starts it afresh)")
     interrupted = False
     from modelhound.analysis import Analyzer
 
@@ -210,6 +228,8 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
 
         zoo_dir = args.zoo or str(_default_zoo(err))
         matcher = Matcher(Zoo.open(zoo_dir))
+        for warning in matcher.warnings:
+            err.print(f"modelhound: warning: {warning}")
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
     jobs = 1
     if not getattr(args, "ray", None):
@@ -399,7 +419,7 @@ def _cmd_extract(args: argparse.Namespace, limits: Limits, console: Any, err: An
 def _cmd_report(args: argparse.Namespace, console: Any, err: Any) -> int:
     from modelhound.store import open_existing
 
-    store = open_existing(args.db)
+    store = open_existing(args.db, run=args.run)
     _write_reports(args, store.rows(), store.apps(), console, err)
     store.close()
     return 0
@@ -409,6 +429,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     from rich.console import Console
 
+    import signal
+
+    # a file-size limit (ulimit -f) must fail a write with EFBIG, not kill the scan unannounced
+    if hasattr(signal, "SIGXFSZ"):
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        except ValueError:  # not the main thread (an embedding program): leave it
+            pass
     parser = _parser()
     args = parser.parse_args(argv)
     console = Console()
