@@ -80,6 +80,7 @@ def inspect_database(path: str, what: str = "results database", generator_key: s
         db = sqlite3.connect(f"file:{_uri_path(path)}?mode=ro", uri=True)
     except sqlite3.Error as e:
         raise StoreError(f"{path}: cannot open the {what} ({e})") from e
+    db.text_factory = lambda b: b.decode("utf-8", "replace")
     try:
         check = db.execute("PRAGMA quick_check").fetchone()
         if not check or check[0] != "ok":
@@ -91,7 +92,7 @@ def inspect_database(path: str, what: str = "results database", generator_key: s
                              f"(no meta table; tables: {', '.join(sorted(tables)) or 'none'}); "
                              f"{hint}")
         meta = dict(db.execute("SELECT key, value FROM meta"))
-    except sqlite3.Error as e:
+    except (sqlite3.Error, UnicodeDecodeError) as e:
         raise StoreError(f"{path}: the {what} is damaged or not SQLite ({e}); it is left as it "
                          f"is: {hint}") from e
     finally:
@@ -185,15 +186,37 @@ class ResultStore:
             raise StoreError(f"{self.path}: no run {run} (runs 1 to {latest or 0})")
         return run
 
+    def _read(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of a query; a database damaged past what quick_check sees is a StoreError."""
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except (sqlite3.Error, UnicodeDecodeError) as e:
+            raise StoreError(f"{self.path}: the results database is damaged ({e})") from e
+
+    def _json(self, texts: list[Any]) -> list[dict[str, Any]]:
+        out = []
+        for (text,) in texts:
+            try:
+                value = json.loads(text)
+            except (TypeError, ValueError) as e:
+                raise StoreError(f"{self.path}: the results database holds a damaged record "
+                                 f"({e})") from e
+            if not isinstance(value, dict):
+                raise StoreError(f"{self.path}: the results database holds a damaged record "
+                                 f"(not an object)")
+            out.append(value)
+        return out
+
     def done(self) -> dict[str, str]:
         """Inputs already finished in this run: path -> sha256."""
-        return dict(self._db.execute("SELECT path, sha256 FROM inputs WHERE run = ?", (self.run,)))
+        return {str(p): str(h) for p, h in self._read(
+            "SELECT path, sha256 FROM inputs WHERE run = ?", self.run)}
 
     def first_by_hash(self) -> dict[str, str]:
         """sha256 -> the first path scanned with it in this run (duplicates on resume)."""
         out: dict[str, str] = {}
-        for path, sha, status in self._db.execute(
-                "SELECT path, sha256, status FROM inputs WHERE run = ? ORDER BY seq", (self.run,)):
+        for path, sha, status in self._read(
+                "SELECT path, sha256, status FROM inputs WHERE run = ? ORDER BY seq", self.run):
             if sha and status != "duplicate":
                 out.setdefault(sha, path)
         return out
@@ -230,14 +253,14 @@ class ResultStore:
 
     def apps(self) -> list[dict[str, Any]]:
         """This run's app records in the order they finished."""
-        return [json.loads(a) for (a,) in self._db.execute(
-            "SELECT app_json FROM inputs WHERE run = ? ORDER BY seq", (self.run,))]
+        return self._json(self._read(
+            "SELECT app_json FROM inputs WHERE run = ? ORDER BY seq", self.run))
 
     def rows(self) -> list[dict[str, Any]]:
         """This run's report rows in the order their inputs finished."""
-        return [json.loads(r) for (r,) in self._db.execute(
+        return self._json(self._read(
             "SELECT row_json FROM rows JOIN inputs ON rows.input_seq = inputs.seq "
-            "WHERE inputs.run = ? ORDER BY inputs.seq, rows.ordinal", (self.run,))]
+            "WHERE inputs.run = ? ORDER BY inputs.seq, rows.ordinal", self.run))
 
     def close(self) -> None:
         """Close the connection."""

@@ -190,22 +190,41 @@ class Zoo:
 
     # -- reading --------------------------------------------------------------------------
 
+    def _query(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of a query; a damaged index is a CorpusError naming the zoo."""
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except (sqlite3.Error, UnicodeDecodeError) as e:
+            raise CorpusError(f"{self.path}: the zoo index is damaged ({e})") from e
+
+    def _record(self, text: Any) -> Reference:
+        try:
+            ref = Reference.from_json(text)
+            files = [*ref.files, *(f for f, _ in ref.hashes)] + ([ref.onnx_file] if ref.onnx_file else [])
+            if not ref.files or not all(
+                    isinstance(f, str) and f and not os.path.isabs(f) and ".." not in Path(f).parts
+                    for f in files):
+                raise ValueError(f"files {ref.files!r:.80} are not paths inside the zoo")
+            return ref
+        except (TypeError, ValueError, AttributeError) as e:
+            raise CorpusError(f"{self.path}: the zoo index holds a damaged reference record "
+                              f"({type(e).__name__}: {e})") from e
+
     def references(self) -> list[Reference]:
         """All references, by name."""
-        return [Reference.from_json(r) for (r,) in
-                self._db.execute("SELECT record FROM refs ORDER BY name")]
+        return [self._record(r) for (r,) in self._query("SELECT record FROM refs ORDER BY name")]
 
     def get(self, name: str) -> Reference:
         """One reference; CorpusError when absent."""
-        row = self._db.execute("SELECT record FROM refs WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        rows = self._query("SELECT record FROM refs WHERE name = ?", name)
+        if not rows:
             raise CorpusError(f"{self.path}: no reference named {name!r}")
-        return Reference.from_json(row[0])
+        return self._record(rows[0][0])
 
     def by_sha256(self, sha: str) -> list[Reference]:
         """References whose original file has this sha256."""
-        return [Reference.from_json(r) for (r,) in
-                self._db.execute("SELECT record FROM refs WHERE sha256 = ? ORDER BY name", (sha,))]
+        return [self._record(r) for (r,) in
+                self._query("SELECT record FROM refs WHERE sha256 = ? ORDER BY name", sha)]
 
     def by_tensor_keys(self, keys: Iterable[str]) -> dict[str, int]:
         """name -> how many of ``keys`` (weight-multiset hashes) each reference shares."""
