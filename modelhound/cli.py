@@ -237,6 +237,15 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
 
         jobs, why = plan_jobs(getattr(args, "jobs", 0), len(todo))
         err.print(f"scanning with {jobs} process{'es' if jobs > 1 else ''} ({why})")
+    import signal
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stopped_by
+        stopped_by = signum
+        raise KeyboardInterrupt
+
+    stopped_by = signal.SIGINT
+    previous_term = signal.signal(signal.SIGTERM, on_term)
     try:
         with RichProgress(err, enabled=err.is_terminal) as progress:
             if getattr(args, "ray", None):
@@ -255,8 +264,11 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                                     zoo=str(matcher.zoo.path) if matcher is not None else None)
                 results = scan_parallel(todo, setup, jobs, seen=store.first_by_hash(),
                                         observer=progress)
-                for result in results:
-                    store.record(app_record(result), rows(result))
+                try:
+                    for result in results:
+                        store.record(app_record(result), rows(result))
+                finally:
+                    results.close()  # stop the scanning processes now, not at exit
             else:
                 with Analyzer(convert=not args.no_convert, matcher=matcher) as analyzer:
                     for result in scan(todo, ScanOptions(limits), progress,
@@ -264,12 +276,25 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                         store.record(app_record(result), rows(result))
     except KeyboardInterrupt:
         interrupted = True
-    _write_reports(args, store.rows(), store.apps(), console, err)
-    store.close()
+    except BaseException:
+        signal.signal(signal.SIGTERM, previous_term)
+        store.close()
+        raise
+    # a second Ctrl-C or SIGTERM while the reports are written would leave half files
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _write_reports(args, store.rows(), store.apps(), console, err)
+        kept = len(store.done())
+    finally:
+        store.close()
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
     if interrupted:
-        err.print(f"modelhound: interrupted; finished inputs are kept in {store.path} "
-                  "(continue with --resume)")
-        return 130
+        name = signal.Signals(stopped_by).name
+        err.print(f"modelhound: stopped by {name}; {kept} finished inputs are kept in "
+                  f"{store.path} (continue with --resume)")
+        return 128 + stopped_by
     return 0
 
 

@@ -32,10 +32,29 @@ MEMORY_MB = 6144
 STARTUP_S = 180.0
 
 
+def exit_when_orphaned(interval_s: float = 0.5) -> None:
+    """End this process as soon as its parent is gone (a daemon thread watching the parent
+    id): a worker busy on a model must not outlive a scan that was killed or interrupted."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="modelhound-orphan-watch", daemon=True).start()
+
+
 def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> None:
     """Worker process body: set limits, import runtimes, then convert until told to stop."""
     import resource
     from multiprocessing.connection import Connection
+
+    exit_when_orphaned()
+    # the scan decides about Ctrl-C (it reaches the whole process group) and SIGTERM: the
+    # worker only ends when told, when its parent goes, or when killed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -174,9 +193,9 @@ class _Worker:
                 conn.close()
         self._send = self._recv = None
 
-    def stop(self) -> None:
-        """Ask the process to finish, then make sure it is gone."""
-        if self._alive() and self._send is not None:
+    def stop(self, kill: bool = False) -> None:
+        """Ask the process to finish, then make sure it is gone (``kill``: at once)."""
+        if self._alive() and self._send is not None and not kill:
             try:
                 self._send.send(None)
                 self._proc.wait(5)  # type: ignore[union-attr]
@@ -266,8 +285,8 @@ class ConverterPool:
     def __enter__(self) -> "ConverterPool":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(kill=exc_type is not None)
 
     def convert(self, found: FoundModel) -> Conversion:
         """Convert one model in an idle worker (waits for one)."""
@@ -304,14 +323,15 @@ class ConverterPool:
         """Process ids of the running workers (for monitoring)."""
         return tuple(w.pid for w in self._all if w.pid is not None)
 
-    def close(self) -> None:
-        """Stop every worker process."""
+    def close(self, kill: bool = False) -> None:
+        """Stop every worker process (``kill``: at once, e.g. when the scan is interrupted,
+        rather than after the model each is converting)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
         for w in self._all:
-            w.stop()
+            w.stop(kill=kill)
 
 
 if __name__ == "__main__":
