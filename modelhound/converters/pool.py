@@ -26,8 +26,24 @@ from modelhound.records import FoundModel
 
 #: Default wall-time limit per model, seconds (tf2onnx needs ~80 s on a 7k-node LSTM).
 TIMEOUT_S = 300.0
-#: Default address-space limit per worker, MiB (TF + ORT + LiteRT map ~1.4 GiB at rest).
+#: Default address-space limit per worker, MiB (TF + ORT + LiteRT map ~1.4 GiB at rest;
+#: VmPeak 1.5 GiB after warm-up). ``MODELHOUND_WORKER_MEMORY_MB`` overrides it.
 MEMORY_MB = 6144
+MEMORY_ENV = "MODELHOUND_WORKER_MEMORY_MB"
+
+
+def default_memory_mb() -> int:
+    """The worker memory limit: ``MODELHOUND_WORKER_MEMORY_MB`` when set, else MEMORY_MB."""
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    if not text:
+        return MEMORY_MB
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{MEMORY_ENV}={text!r}: not a number of MiB") from None
+    if value < 256:
+        raise ValueError(f"{MEMORY_ENV}={value}: below 256 MiB no runtime can start")
+    return value
 #: Longest a worker may take to start and import its runtimes, seconds.
 STARTUP_S = 180.0
 
@@ -253,10 +269,14 @@ class _Worker:
 
     def convert(self, found: FoundModel, timeout_s: float) -> Conversion:
         """Convert one model in this worker, within ``timeout_s``."""
+        from modelhound.converters.registry import OUT_OF_MEMORY
+
         try:
             result: Conversion = self._exchange(found, timeout_s)
         except WorkerCallError as exc:
             return Conversion(found.entry.sha256, False, reason=f"{found.entry.entry}: {exc}")
+        if OUT_OF_MEMORY in (result.reason or ""):
+            self.stop()  # runtimes that ran out of memory may be left damaged: start afresh
         return result
 
 
@@ -268,10 +288,12 @@ class ConverterPool:
     """
 
     def __init__(self, workers: int = 1, *, timeout_s: float = TIMEOUT_S,
-                 memory_mb: int = MEMORY_MB, quiet: bool = True) -> None:
-        """Create the pool; processes start lazily, on first use."""
+                 memory_mb: int | None = None, quiet: bool = True) -> None:
+        """Create the pool; processes start lazily, on first use. ``memory_mb``: each
+        worker's address-space limit (default: :func:`default_memory_mb`)."""
         if workers < 1:
             raise ValueError(f"workers must be >= 1, not {workers}")
+        memory_mb = memory_mb or default_memory_mb()
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.workers = workers
