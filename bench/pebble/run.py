@@ -1,5 +1,6 @@
 """ScanPool (modelhound/parallel.py) next to the same job done with pebble's ProcessPool.
 
+    pip install "pebble==5.2.*"   # for this comparison only: not a modelhound dependency
     python bench/pebble/run.py [--apps N] [--rounds R]
 
 The job: N small apps the script builds (one TFLite model each), scanned with 2 processes
