@@ -6,6 +6,13 @@ from __future__ import annotations
 
 from typing import Mapping
 
+# the describers import these lazily; a scan pays that once, so must the fuzzer, not on
+# whichever input first reaches them (4 s for onnx under load: a false "timeout" finding)
+import h5py  # noqa: F401
+import onnx  # noqa: F401
+import onnx.helper  # noqa: F401
+import onnx.numpy_helper  # noqa: F401
+
 from modelhound.errors import ExtractError
 from modelhound.extractor.formats import HEAD_BYTES, caffe, describe, sniff
 from modelhound.extractor.tensors import read_tensors
