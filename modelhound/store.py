@@ -250,6 +250,10 @@ class ResultStore:
             raise StoreError(
                 f"{self.path}: cannot record {app['path']} ({e}); every input finished before "
                 "it is kept: free space (or lift the limit) and continue with --resume") from e
+        except BaseException:  # Ctrl-C / SIGTERM mid-transaction: this input is not kept
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def apps(self) -> list[dict[str, Any]]:
         """This run's app records in the order they finished."""

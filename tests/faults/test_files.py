@@ -22,9 +22,21 @@ from modelhound.store import ResultStore
 from tests.conftest import REPO, fixture_path
 
 
+def _squash(text: str) -> str:
+    """Text without whitespace: rich wraps long lines anywhere, even inside a path."""
+    return "".join(text.split())
+
+
+class _Err(str):
+    """stderr whose ``in`` ignores whitespace (rich's line wrapping)."""
+
+    def __contains__(self, part: object) -> bool:
+        return _squash(str(part)) in _squash(str(self))
+
+
 def _err(capsys) -> str:
-    """stderr with rich's line wrapping undone."""
-    return " ".join(capsys.readouterr().err.split())
+    """stderr, compared without rich's line wrapping."""
+    return _Err(capsys.readouterr().err)
 
 
 def _sha(path: Path) -> str:
@@ -246,7 +258,7 @@ def test_a_report_that_cannot_be_written_leaves_no_half_file_and_the_database_in
         target.unlink()
         proc = _cli("report", "--db", str(db), fmt, str(target), "--no-table", limit=limit)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
-        assert f"{target}: cannot write report" in " ".join(proc.stderr.split())
+        assert f"{target}: cannot write report" in _Err(proc.stderr)
         assert not target.exists() and not Path(f"{target}.partial").exists()
     assert _sha(db) == before
 
@@ -261,14 +273,14 @@ def test_a_read_only_output_folder_is_a_clear_error(apps, tmp_path):
     try:
         proc = _cli("scan", str(apps), "--csv", str(out / "f.csv"), "--no-table",
                     "--no-convert", read_only_aware=True, cwd=tmp_path)
-        err = " ".join(proc.stderr.split())
+        err = _Err(proc.stderr)
         assert proc.returncode == 1 and "Traceback" not in err, err
         assert f"{out / 'modelhound.db'}: cannot open or create the results database" in err
         assert os.listdir(out) == []
         db = tmp_path / "r.db"
         proc = _cli("scan", str(apps), "--csv", str(out / "f.csv"), "--db", str(db),
                     "--no-table", "--no-convert", read_only_aware=True, cwd=tmp_path)
-        err = " ".join(proc.stderr.split())
+        err = _Err(proc.stderr)
         assert proc.returncode == 1 and "Traceback" not in err, err
         assert f"{out / 'f.csv'}: cannot write report (Permission denied)" in err
         assert os.listdir(out) == []
