@@ -8,12 +8,14 @@ expect, caught by its last-resort net)."""
 
 from __future__ import annotations
 
+import atexit
+import gzip
 import io
 import os
+import shutil
 import tarfile
 import tempfile
 import zipfile
-import gzip
 
 from fuzz import seeds as S
 
@@ -21,6 +23,7 @@ MAX_LEN = 128 * 1024
 NAMES = ("app.apk", "bundle.xapk", "data.gz", "models.tar.gz", "main.obb", "model.bin",
          "app.apks", "x.zip")
 _DIR = tempfile.mkdtemp(prefix="fuzz-archive-")
+atexit.register(shutil.rmtree, _DIR, True)
 
 
 def _zip(entries: list[tuple[str, bytes]], stored: bool = False) -> bytes:

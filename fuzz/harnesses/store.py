@@ -4,12 +4,15 @@ the refusal (StoreError) names it; a file it accepts is read without any other e
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import tempfile
 
 MAX_LEN = 64 * 1024
 _DIR = tempfile.mkdtemp(prefix="fuzz-store-")
+atexit.register(shutil.rmtree, _DIR, True)
 _PATH = os.path.join(_DIR, "results.db")
 
 

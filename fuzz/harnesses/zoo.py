@@ -5,6 +5,7 @@ and their weights loaded, with no other error."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
@@ -14,6 +15,7 @@ from fuzz import seeds as S
 
 MAX_LEN = 64 * 1024
 _DIR = tempfile.mkdtemp(prefix="fuzz-zoo-")
+atexit.register(shutil.rmtree, _DIR, True)
 _INDEX = os.path.join(_DIR, "zoo.sqlite")
 
 
