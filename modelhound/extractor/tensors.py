@@ -327,12 +327,17 @@ def _check_pickle(f: io.BytesIO) -> None:
     MAX_PICKLE_MEMO; leaves the stream where it was."""
     import pickletools
 
+    import warnings
+
     start = f.tell()
     try:
-        for op, arg, _ in pickletools.genops(f):
-            if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") and (
-                    not isinstance(arg, int) or not 0 <= arg < MAX_PICKLE_MEMO):
-                raise pickle.UnpicklingError(f"pickle memo index {arg!r:.20} out of bounds")
+        with warnings.catch_warnings():  # hostile string escapes make pickletools warn
+            warnings.simplefilter("ignore")
+            for op, arg, _ in pickletools.genops(f):
+                if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET",
+                               "LONG_BINGET") and (
+                        not isinstance(arg, int) or not 0 <= arg < MAX_PICKLE_MEMO):
+                    raise pickle.UnpicklingError(f"pickle memo index {arg!r:.20} out of bounds")
     finally:
         f.seek(start)
 
