@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                            "report, else in the current folder)")
     scan.add_argument("--resume", action="store_true",
                       help="continue the scan in --db, skipping inputs already finished")
+    scan.add_argument("--replace-db", action="store_true",
+                      help="start --db afresh when it is an earlier modelhound results database "
+                           "(default: keep its runs and add this scan as a new run)")
     scan.add_argument("--no-convert", action="store_true",
                       help="inventory only: do not convert, check or match the models found")
     scan.add_argument("--zoo", metavar="DIR",
@@ -150,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="export the findings kept in a results database")
     rep.add_argument("--db", required=True, metavar="FILE")
+    rep.add_argument("--run", type=int, metavar="N",
+                     help="which run of the database to export (default: the newest)")
     report_args(rep)
     return p
 
@@ -170,7 +175,12 @@ def _output(path: str) -> Iterator[IO[str]]:
             yield f
         os.replace(tmp, path)
     except OSError as e:
-        raise ReportError(f"{path}: cannot write report ({e.strerror or e})") from e
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise ReportError(f"{path}: cannot write report ({e.strerror or e}); the results "
+                          "are kept in the database (export them with `modelhound report`)") from e
 
 
 def _write_reports(args: argparse.Namespace, rows: list[dict[str, Any]],
@@ -209,16 +219,24 @@ def _default_db(args: argparse.Namespace) -> str:
 def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) -> int:
     from modelhound.pipeline import ScanOptions, discover, scan
     from modelhound.progress import RichProgress
+    from modelhound.errors import StoreError
     from modelhound.report import app_record, rows
     from modelhound.store import ResultStore
 
     inputs = discover(args.paths)
-    store = ResultStore(args.db or _default_db(args), resume=args.resume)
+    if args.resume and getattr(args, "replace_db", False):
+        raise StoreError("--resume continues the database and --replace-db starts it afresh: "
+                         "give one of them")
+    store = ResultStore(args.db or _default_db(args), resume=args.resume,
+                        replace=getattr(args, "replace_db", False))
     done = store.done() if args.resume else {}
     todo = [p for p in inputs if p not in done]
     if args.resume:
-        err.print(f"resuming {store.path}: {len(inputs) - len(todo)} inputs already done, "
-                  f"{len(todo)} to scan")
+        err.print(f"resuming {store.path} (run {store.run}): {len(inputs) - len(todo)} inputs "
+                  f"already done, {len(todo)} to scan")
+    elif store.runs > 1:
+        err.print(f"adding run {store.run} to {store.path} ({store.runs - 1} earlier runs kept; "
+                  "--replace-db starts it afresh)")
     interrupted = False
     from modelhound.analysis import Analyzer
 
@@ -229,6 +247,8 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
 
         zoo_dir = args.zoo or str(_default_zoo(err))
         matcher = Matcher(Zoo.open(zoo_dir))
+        for warning in matcher.warnings:
+            err.print(f"modelhound: warning: {warning}")
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
     store.set_meta("settings", {"generator": f"modelhound {__version__}",
                                 **(matcher.settings() if matcher else {"matching": "off"})})
@@ -238,6 +258,15 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
 
         jobs, why = plan_jobs(getattr(args, "jobs", 0), len(todo))
         err.print(f"scanning with {jobs} process{'es' if jobs > 1 else ''} ({why})")
+    import signal
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stopped_by
+        stopped_by = signum
+        raise KeyboardInterrupt
+
+    stopped_by = signal.SIGINT
+    previous_term = signal.signal(signal.SIGTERM, on_term)
     try:
         with RichProgress(err, enabled=err.is_terminal) as progress:
             if getattr(args, "ray", None):
@@ -256,8 +285,11 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                                     zoo=str(matcher.zoo.path) if matcher is not None else None)
                 results = scan_parallel(todo, setup, jobs, seen=store.first_by_hash(),
                                         observer=progress)
-                for result in results:
-                    store.record(app_record(result), rows(result))
+                try:
+                    for result in results:
+                        store.record(app_record(result), rows(result))
+                finally:
+                    results.close()  # stop the scanning processes now, not at exit
             else:
                 with Analyzer(convert=not args.no_convert, matcher=matcher) as analyzer:
                     for result in scan(todo, ScanOptions(limits), progress,
@@ -265,12 +297,25 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                         store.record(app_record(result), rows(result))
     except KeyboardInterrupt:
         interrupted = True
-    _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
-    store.close()
+    except BaseException:
+        signal.signal(signal.SIGTERM, previous_term)
+        store.close()
+        raise
+    # a second Ctrl-C or SIGTERM while the reports are written would leave half files
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
+        kept = len(store.done())
+    finally:
+        store.close()
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
     if interrupted:
-        err.print(f"modelhound: interrupted; finished inputs are kept in {store.path} "
-                  "(continue with --resume)")
-        return 130
+        name = signal.Signals(stopped_by).name
+        err.print(f"modelhound: stopped by {name}; {kept} finished inputs are kept in "
+                  f"{store.path} (continue with --resume)")
+        return 128 + stopped_by
     return 0
 
 
@@ -412,7 +457,7 @@ def _cmd_extract(args: argparse.Namespace, limits: Limits, console: Any, err: An
 def _cmd_report(args: argparse.Namespace, console: Any, err: Any) -> int:
     from modelhound.store import open_existing
 
-    store = open_existing(args.db)
+    store = open_existing(args.db, run=args.run)
     _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
     store.close()
     return 0
@@ -438,6 +483,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     from rich.console import Console
 
+    import signal
+
+    # a file-size limit (ulimit -f) must fail a write with EFBIG, not kill the scan unannounced
+    if hasattr(signal, "SIGXFSZ"):
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        except ValueError:  # not the main thread (an embedding program): leave it
+            pass
     parser = _parser()
     args = parser.parse_args(argv)
     console = Console()

@@ -159,7 +159,15 @@ class Matcher:
 
     def __init__(self, zoo: Zoo) -> None:
         self.zoo = zoo
-        self.refs = zoo.references()
+        self.refs = []
+        self.warnings: list[str] = []
+        """References skipped because their files were deleted or altered since stored."""
+        for ref in zoo.references():
+            problem = zoo.verify(ref)
+            if problem:
+                self.warnings.append(f"{zoo.path}: reference {ref.name} skipped: {problem}")
+            else:
+                self.refs.append(ref)
         self._profiles: dict[str, Any] = {}
 
     def settings(self) -> dict[str, Any]:
