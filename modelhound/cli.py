@@ -472,8 +472,9 @@ def _log_path(args: argparse.Namespace) -> str | None:
     if args.command == "demo":
         return os.path.join(args.out, "modelhound.log")
     if args.command == "scan":
-        return os.path.join(os.path.dirname(os.path.abspath(args.db or _default_db(args))),
-                            "modelhound.log")
+        folder = os.path.dirname(os.path.abspath(args.db or _default_db(args)))
+        if os.path.isdir(folder):  # never create a folder the user did not ask for
+            return os.path.join(folder, "modelhound.log")
     from modelhound.corpus.default import cache_dir
 
     return str(cache_dir() / "modelhound.log")
