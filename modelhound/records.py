@@ -36,6 +36,7 @@ class ModelFormat(str, enum.Enum):
     EXECUTORCH = "executorch"
     HUAWEI_OM = "huawei-om"
     RKNN = "rknn"
+    TFJS = "tfjs"
     UNKNOWN = "unknown"
 
     @property

@@ -57,6 +57,7 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
         ModelFormat.NCNN: _ncnn,
         ModelFormat.PYTORCH: _pytorch,
         ModelFormat.KERAS_H5: _keras,
+        ModelFormat.TFJS: _tfjs,
     }
     reader = readers.get(fmt)
     if reader is None:
@@ -454,3 +455,14 @@ def _keras(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list
 
         root.visititems(visit)
     return out
+
+
+# --- TensorFlow.js ------------------------------------------------------------------------
+
+
+def _tfjs(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.extractor.formats import tfjs
+
+    return [NamedTensor(name, values, stored)
+            for name, values, stored in tfjs.read_weights(data, companions)
+            if stored not in ("int32", "bool")]
