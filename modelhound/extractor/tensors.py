@@ -132,25 +132,44 @@ def _dequantize_tflite(arr: np.ndarray, q: Any) -> np.ndarray:
 # --- ONNX ---------------------------------------------------------------------------------
 
 
+def _onnx_graphs(graph: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """The graph and every subgraph of its control-flow nodes (If, Loop, Scan), depth first."""
+    import onnx
+
+    yield prefix, graph
+    if depth >= 16:
+        return
+    for node in graph.node:
+        for a in node.attribute:
+            subs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
+            for i, sub in enumerate(subs):
+                tag = a.name if len(subs) == 1 else f"{a.name}{i}"
+                yield from _onnx_graphs(sub, f"{prefix}{node.name or node.op_type}/{tag}/",
+                                        depth + 1)
+
+
 def _onnx(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    """Initializers and Constant nodes of the main graph and of every If/Loop/Scan body."""
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load_model_from_string(data)
     out = []
-    for init in model.graph.initializer:
-        if init.data_location == onnx.TensorProto.EXTERNAL:
-            continue
-        arr = numpy_helper.to_array(init)
-        if arr.dtype.kind in "fiu" and arr.dtype not in (np.int64, np.int32) or arr.dtype == np.int8:
-            out.append(NamedTensor(init.name, _f32(arr), arr.dtype.name))
-    for node in model.graph.node:
-        if node.op_type == "Constant":
+    for prefix, graph in _onnx_graphs(model.graph):
+        for init in graph.initializer:
+            if init.data_location == onnx.TensorProto.EXTERNAL:
+                continue
+            arr = numpy_helper.to_array(init)
+            if arr.dtype.kind in "fiu" and arr.dtype not in (np.int64, np.int32) or arr.dtype == np.int8:
+                out.append(NamedTensor(prefix + init.name, _f32(arr), arr.dtype.name))
+        for node in graph.node:
+            if node.op_type != "Constant":
+                continue
             for a in node.attribute:
-                if a.name == "value" and a.t.dims:
+                if a.name == "value" and a.t.dims and a.t.data_location != onnx.TensorProto.EXTERNAL:
                     arr = numpy_helper.to_array(a.t)
                     if arr.dtype.kind == "f":
-                        out.append(NamedTensor(node.output[0], _f32(arr), arr.dtype.name))
+                        out.append(NamedTensor(prefix + node.output[0], _f32(arr), arr.dtype.name))
     return out
 
 
