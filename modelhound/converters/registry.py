@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 
 from modelhound.converters import caffe, onnx_model, tf_graphdef, tflite
 from modelhound.converters.interface import Conversion
+from modelhound.runtimes import convert as native
 from modelhound.records import FoundModel, ModelFormat, RUNNABLE_FORMATS
 
 Converter = Callable[[FoundModel], Conversion]
@@ -23,6 +24,12 @@ CONVERTERS: Mapping[ModelFormat, Converter] = {
     ModelFormat.ONNX: onnx_model.convert,
     ModelFormat.CAFFE: caffe.convert,
     ModelFormat.TF_GRAPHDEF: tf_graphdef.convert,
+    # formats that run in their own runtime (modelhound.runtimes.RUNTIMES)
+    ModelFormat.NCNN: native.convert,
+    ModelFormat.MNN: native.convert,
+    ModelFormat.PYTORCH: native.convert,
+    ModelFormat.ORT: native.convert,
+    ModelFormat.KERAS_H5: native.convert,
 }
 
 assert set(CONVERTERS) == set(RUNNABLE_FORMATS)

@@ -58,6 +58,7 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
         ModelFormat.PYTORCH: _pytorch,
         ModelFormat.KERAS_H5: _keras,
         ModelFormat.TFJS: _tfjs,
+        ModelFormat.MNN: _mnn,
     }
     reader = readers.get(fmt)
     if reader is None:
@@ -485,3 +486,16 @@ def _tfjs(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[
     return [NamedTensor(name, values, stored)
             for name, values, stored in tfjs.read_weights(data, companions)
             if stored not in ("int32", "bool")]
+
+
+# --- MNN ----------------------------------------------------------------------------------
+
+
+def _mnn(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.extractor.formats import mnn
+
+    found = mnn.read(data)
+    if found.graph_only:
+        raise ExtractError(f"graph-only MNN file: none of its {found.weighted_ops} convolution "
+                           "and dense ops carries weights (a benchmark model, not a trained one)")
+    return [NamedTensor(name, _f32(values), stored) for name, values, stored in found.tensors]

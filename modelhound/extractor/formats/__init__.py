@@ -14,6 +14,7 @@ from modelhound.errors import ExtractError
 from modelhound.extractor.formats import (
     caffe,
     misc,
+    mnn,
     ncnn,
     onnx,
     pytorch,
@@ -101,4 +102,6 @@ def describe(sniffed: Sniffed, data: bytes) -> ModelInfo | None:
         return ncnn.describe(data, sniffed.subformat)
     if fmt is ModelFormat.TFJS:
         return tfjs.describe(data)
+    if fmt is ModelFormat.MNN:
+        return mnn.describe(data)
     return None
