@@ -8,12 +8,19 @@
 - ``half_onnx``: every float32 weight stored as float16 and cast back at run time, in the
   main graph and in every If/Loop/Scan body (what float16 ONNX exports ship);
 - ``fold_onnx``: onnxruntime's basic graph optimisation written out (constant folding
-  removes If nodes whose condition is known: an If-free re-export).
+  removes If nodes whose condition is known: an If-free re-export);
+- ``to_mnn``: MNN's own converter (the MNN wheel's ``_tools.mnnconvert``; never its
+  ``mnnconvert`` script, which pip-installs packages and sends telemetry);
+- ``to_ncnn``: pnnx (the pnnx wheel's executable), ONNX or TorchScript to ncnn fp32.
+
+The two converters run in a child process with their output captured: both print from C.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -152,3 +159,54 @@ def fold_onnx(onnx_bytes: bytes) -> bytes:
         ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
         with open(dst, "rb") as f:
             return f.read()
+
+
+class VariantError(RuntimeError):
+    """An external converter failed; the message carries its last output lines."""
+
+
+def _tail(proc: subprocess.CompletedProcess[bytes]) -> str:
+    text = (proc.stdout or b"").decode("utf-8", "replace") + (proc.stderr or b"").decode(
+        "utf-8", "replace")
+    return " | ".join(text.strip().splitlines()[-3:])
+
+
+def to_mnn(data: bytes, source_format: str, timeout_s: float = 300.0) -> bytes:
+    """The model converted by MNN's converter; ``source_format`` is TFLITE, ONNX, CAFFE or TF."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "in.model"), os.path.join(tmp, "out.mnn")
+        with open(src, "wb") as f:
+            f.write(data)
+        code = ("import sys, _tools; sys.exit(0 if _tools.mnnconvert(['mnnconvert', '-f', "
+                f"{source_format!r}, '--modelFile', {src!r}, '--MNNModel', {dst!r}, "
+                "'--bizCode', 'modelhound']) else 1)")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp,
+                              timeout=timeout_s, check=False)
+        if proc.returncode != 0 or not os.path.exists(dst):
+            raise VariantError(f"MNN converter failed (exit {proc.returncode}): {_tail(proc)}")
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+def to_ncnn(data: bytes, input_shape: tuple[int, ...], suffix: str = ".onnx",
+            timeout_s: float = 300.0) -> tuple[bytes, bytes]:
+    """(param, bin) of the model converted by pnnx with fp32 weights; ``suffix`` is
+    ``.onnx`` or ``.pt`` (TorchScript)."""
+    import pnnx
+
+    exe = os.path.join(os.path.dirname(pnnx.__file__), "pnnx")
+    if not os.path.exists(exe):
+        raise VariantError(f"{exe}: pnnx executable missing from the pnnx wheel")
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "model" + suffix)
+        with open(src, "wb") as f:
+            f.write(data)
+        param, binary = os.path.join(tmp, "out.param"), os.path.join(tmp, "out.bin")
+        shape = "[" + ",".join(str(d) for d in input_shape) + "]"
+        proc = subprocess.run([exe, src, f"inputshape={shape}", "fp16=0", f"ncnnparam={param}",
+                               f"ncnnbin={binary}"], capture_output=True, cwd=tmp,
+                              timeout=timeout_s, check=False)
+        if proc.returncode != 0 or not os.path.exists(param):
+            raise VariantError(f"pnnx failed (exit {proc.returncode}): {_tail(proc)}")
+        with open(param, "rb") as f, open(binary, "rb") as g:
+            return f.read(), g.read()

@@ -14,3 +14,6 @@ fi
 if [ -x scripts/install-gradient.sh ] && [[ ",${EXTRAS}," == *",gradient,"* ]]; then
     scripts/install-gradient.sh
 fi
+if [ -x scripts/install-runtimes.sh ] && [[ ",${EXTRAS}," == *",runtimes,"* ]]; then
+    scripts/install-runtimes.sh
+fi

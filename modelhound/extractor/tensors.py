@@ -276,6 +276,11 @@ def _ncnn(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[
             c = num(p, 0)
             for part in ("slope", "mean", "var", "bias"):
                 take(c, False, f"{lname}/{part}", (c,))
+        elif ltype == "MemoryData":  # a constant blob (pnnx: an ONNX initializer)
+            dims = [d for d in (num(p, 0), num(p, 1), num(p, 11), num(p, 2)) if d > 0]
+            n = int(np.prod(dims)) if dims else 0
+            if n:
+                take(n, False, f"{lname}/data", tuple(reversed(dims)))
         elif ltype == "Scale" and num(p, 0) > 0:
             take(num(p, 0), False, f"{lname}/scale", (num(p, 0),))
             if num(p, 1):

@@ -50,6 +50,14 @@ def _input_specs(text: str) -> list[TensorSpec]:
         blob = tops[0] if tops else lname
         channels = None
         for ctype, _, bottoms, _, cp in layers:
+            if blob in bottoms and ctype == "Reshape" and not p:
+                # pnnx writes no Input shape; a Reshape right after it gives the size
+                w, h, c = (int(float(cp.get(k, -1))) for k in (0, 1, 2))
+                if min(w, h, c) > 0:
+                    specs.append(TensorSpec(blob, (1, c, h, w), "float32", layout="NCHW"))
+                elif min(w, h) > 0:
+                    specs.append(TensorSpec(blob, (1, h, w), "float32"))
+                break
             if blob in bottoms and ctype in ("Convolution", "ConvolutionDepthWise"):
                 n_out, k_w = int(float(cp.get(0, 0))), int(float(cp.get(1, 1)) or 1)
                 k_h = int(float(cp.get(11, k_w)))
@@ -58,6 +66,8 @@ def _input_specs(text: str) -> list[TensorSpec]:
                 if n_out and wsize:
                     channels = wsize * group // max(n_out * k_w * k_h, 1)
                 break
+        if specs and specs[-1].name == blob:
+            continue
         dims = [int(float(p[k])) for k in (0, 1, 2) if k in p]
         if channels is None:
             channels = dims[2] if len(dims) == 3 else 3
