@@ -35,6 +35,22 @@ CONVERTERS: Mapping[ModelFormat, Converter] = {
 assert set(CONVERTERS) == set(RUNNABLE_FORMATS)
 
 
+def _graph_only(found: FoundModel) -> str:
+    """Why a model holds no trained weights ('' when it does or cannot tell): such a model
+    must never be run and fingerprinted as if it were trained. Native-runtime formats say
+    it in their own converter."""
+    if found.entry.format is not ModelFormat.ONNX:
+        return ""
+    try:
+        import onnx
+
+        from modelhound.extractor.formats.onnx import graph_only
+
+        return graph_only(onnx.load_model_from_string(found.data))
+    except Exception:  # noqa: BLE001 - a malformed model is the converter's to report
+        return ""
+
+
 def convert_here(found: FoundModel) -> Conversion:
     """Convert one model in this process; any exception becomes a non-runnable Conversion."""
     entry = found.entry
@@ -43,6 +59,9 @@ def convert_here(found: FoundModel) -> Conversion:
         return Conversion(entry.sha256, False,
                           reason=f"{entry.entry}: no converter for format {entry.format.value}")
     start = time.perf_counter()
+    reason = _graph_only(found)
+    if reason:
+        return Conversion(entry.sha256, False, reason=f"{entry.entry}: {reason}")
     try:
         result = converter(found)
     except MemoryError:

@@ -154,7 +154,12 @@ def _onnx(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[
     import onnx
     from onnx import numpy_helper
 
+    from modelhound.extractor.formats.onnx import graph_only
+
     model = onnx.load_model_from_string(data)
+    reason = graph_only(model)
+    if reason:
+        raise ExtractError(f"ONNX {reason}")
     out = []
     for prefix, graph in _onnx_graphs(model.graph):
         for init in graph.initializer:
