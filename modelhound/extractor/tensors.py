@@ -59,6 +59,7 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
         ModelFormat.KERAS_H5: _keras,
         ModelFormat.TFJS: _tfjs,
         ModelFormat.MNN: _mnn,
+        ModelFormat.ORT: _ort,
     }
     reader = readers.get(fmt)
     if reader is None:
@@ -509,3 +510,33 @@ def _mnn(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[N
         raise ExtractError(f"graph-only MNN file: none of its {found.weighted_ops} convolution "
                            "and dense ops carries weights (a benchmark model, not a trained one)")
     return [NamedTensor(name, _f32(values), stored) for name, values, stored in found.tensors]
+
+
+# --- onnxruntime ORT format ---------------------------------------------------------------
+
+#: ORT TensorDataType (the ONNX TensorProto numbering) -> numpy
+_ORT_NP = {1: np.float32, 2: np.uint8, 3: np.int8, 10: np.float16, 11: np.float64}
+
+
+def _ort(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    """Initializers of the ORT flatbuffer (main graph), with onnxruntime's own bindings."""
+    from onnxruntime.tools.ort_format_model.ort_flatbuffers_py import fbs
+
+    session = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0)
+    model = session.Model()
+    graph = model.Graph() if model is not None else None
+    if graph is None:
+        raise ExtractError("ORT file holds no graph")
+    out = []
+    for i in range(graph.InitializersLength()):
+        t = graph.Initializers(i)
+        dtype = _ORT_NP.get(t.DataType())
+        if dtype is None or not t.RawDataLength():
+            continue
+        arr = np.frombuffer(t.RawDataAsNumpy().tobytes(), dtype=dtype)
+        shape = tuple(int(d) for d in t.DimsAsNumpy()) if t.DimsLength() else (arr.size,)
+        if int(np.prod(shape)) == arr.size:
+            arr = arr.reshape(shape)
+        out.append(NamedTensor((t.Name() or b"").decode("utf-8", "replace"), _f32(arr),
+                               np.dtype(dtype).name))
+    return out
