@@ -49,7 +49,7 @@ RUNNABLE_FORMATS = frozenset(
     {ModelFormat.TFLITE, ModelFormat.ONNX, ModelFormat.CAFFE, ModelFormat.TF_GRAPHDEF,
      # in their own runtimes (modelhound.runtimes)
      ModelFormat.NCNN, ModelFormat.MNN, ModelFormat.PYTORCH, ModelFormat.ORT,
-     ModelFormat.KERAS_H5}
+     ModelFormat.KERAS_H5, ModelFormat.TFJS}
 )
 
 

@@ -30,6 +30,7 @@ CONVERTERS: Mapping[ModelFormat, Converter] = {
     ModelFormat.PYTORCH: native.convert,
     ModelFormat.ORT: native.convert,
     ModelFormat.KERAS_H5: native.convert,
+    ModelFormat.TFJS: native.convert,
 }
 
 assert set(CONVERTERS) == set(RUNNABLE_FORMATS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from modelhound.records import ModelFormat
-from modelhound.runtimes import keras, mnn, ncnn, ort, torchscript
+from modelhound.runtimes import keras, mnn, ncnn, ort, tfjs, torchscript
 from modelhound.runtimes.interface import GRAPH_ONLY, WEIGHTS_ONLY, NativeModel, NativeRuntime
 
 RUNTIMES: Mapping[ModelFormat, NativeRuntime] = {
@@ -21,6 +21,7 @@ RUNTIMES: Mapping[ModelFormat, NativeRuntime] = {
     ModelFormat.PYTORCH: torchscript,  # type: ignore[dict-item]
     ModelFormat.ORT: ort,  # type: ignore[dict-item]
     ModelFormat.KERAS_H5: keras,  # type: ignore[dict-item]
+    ModelFormat.TFJS: tfjs,  # type: ignore[dict-item]
 }
 
 BY_NAME: Mapping[str, NativeRuntime] = {rt.name: rt for rt in RUNTIMES.values()}

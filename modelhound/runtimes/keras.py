@@ -53,6 +53,17 @@ class KerasRunnable:
             except Exception as exc:  # noqa: BLE001 - Keras raises many types
                 raise ConversionError(f"{model.name}: Keras cannot load it: "
                                       f"{str(exc).splitlines()[0][:200]}") from exc
+        self._describe()
+
+    @classmethod
+    def of(cls, loaded: Any) -> "KerasRunnable":
+        """A runnable around a Keras model built elsewhere (a tfjs layers model)."""
+        self = cls.__new__(cls)
+        self._model = loaded
+        self._describe()
+        return self
+
+    def _describe(self) -> None:
         self.inputs = tuple(
             TensorSpec(str(getattr(t, "name", f"input{i}")), _dims(tuple(t.shape)), "float32",
                        layout="NHWC" if len(t.shape) == 4 else None)
