@@ -10,8 +10,10 @@ written to a memfd and opened by its /proc path.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Sequence
+import sys
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -37,22 +39,28 @@ def graph_only(model: NativeModel) -> str:
     return ""
 
 
-def _quiet_import() -> Any:
-    """``import MNN`` with file descriptor 1 pointed at /dev/null (it prints from C)."""
-    import sys
-
-    if "MNN" in sys.modules:
-        return sys.modules["MNN"]
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """File descriptor 1 pointed at /dev/null: MNN prints from C at import, at load and on
+    errors, wherever the runnable is used (a worker, or a zoo build)."""
     sys.stdout.flush()
     saved = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
-        import MNN
+        yield
     finally:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+def _quiet_import() -> Any:
+    """``import MNN`` without its banner."""
+    if "MNN" in sys.modules:
+        return sys.modules["MNN"]
+    with _quiet():
+        import MNN
     return MNN
 
 
@@ -78,10 +86,11 @@ class MnnRunnable:
         os.write(self._fd, model.data)
         path = f"/proc/self/fd/{self._fd}"
         try:
-            rt = mnn.nn.create_runtime_manager(
-                ({"precision": "high", "backend": "CPU", "numThread": threads},))
-            self._module = mnn.nn.load_module_from_file(path, [], [], runtime_manager=rt)
-            info = self._module.get_info()
+            with _quiet():
+                rt = mnn.nn.create_runtime_manager(
+                    ({"precision": "high", "backend": "CPU", "numThread": threads},))
+                self._module = mnn.nn.load_module_from_file(path, [], [], runtime_manager=rt)
+                info = self._module.get_info()
         except Exception as exc:  # MNN raises bare RuntimeErrors with its own text
             raise ConversionError(f"{model.name}: MNN cannot load the model: {exc}") from exc
         if self._module is None or not info:
@@ -117,7 +126,8 @@ class MnnRunnable:
             if fmt == "NC4HW4":
                 v = expr.convert(v, expr.NC4HW4)
             xs.append(v)
-        outs = self._module.forward(xs)
+        with _quiet():
+            outs = self._module.forward(xs)
         if not outs:
             raise ConversionError("MNN returned no outputs (it prints why and does not raise)")
         result = []
