@@ -42,7 +42,10 @@ def _split_batch(inputs: Sequence[np.ndarray], specs: Sequence[TensorSpec]) -> i
     """Check the inputs against the specs and return the common batch size."""
     if len(inputs) != len(specs):
         raise ValueError(f"expected {len(specs)} inputs, got {len(inputs)}")
-    batches = {int(np.asarray(x).shape[0]) for x in inputs if np.ndim(x)}  # scalars: no batch
+    # scalars have no batch; nor has an input whose first axis is fixed above 1 (a recurrent
+    # state [layers, batch, hidden])
+    batches = {int(np.asarray(x).shape[0]) for x, s in zip(inputs, specs)
+               if np.ndim(x) and not (s.shape and s.shape[0] > 1)}
     if not batches:
         return 1
     if len(batches) != 1:
