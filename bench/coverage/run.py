@@ -107,11 +107,15 @@ def _one(source: str, found: FoundModel, pool: ConverterPool, tmp: str) -> Row:
     runnable = bool(conv is not None and conv.runnable)
     fingerprint, note = False, "" if runnable else reason
     if runnable and conv is not None:
-        if len(conv.inputs) != 1:
-            note = f"{len(conv.inputs)} inputs (multi-input models are not fingerprinted yet)"
+        from modelhound.fingerprint.binding import bind
+
+        binding = bind(conv.inputs) if len(conv.inputs) > 1 else None
+        spec = binding.data_spec if binding is not None else (conv.inputs[0] if conv.inputs else None)
+        if spec is None:
+            note = f"none of its {len(conv.inputs)} inputs carries data"
         else:
             try:
-                path = _pairs_file(conv.inputs[0], tmp)
+                path = _pairs_file(spec, tmp)
                 ddvs, _, notes = pool.call("modelhound.corpus.suspect:ddvs_here", conv,
                                            [("p", path)], None)
                 ddv = np.asarray(ddvs.get("p", ()), dtype=np.float64)

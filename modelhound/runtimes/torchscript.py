@@ -1,7 +1,9 @@
 """TorchScript and PyTorch Lite (CPU torch, the ``gradient`` extra) from their zip archives.
 
-TorchScript declares argument types but no shapes. Documented rule for a single tensor
-argument: the first weight tensor of the archive decides; a 4-D convolution weight
+TorchScript declares argument types but no shapes. A ``forward(x, sr: int)`` is an audio
+model: ``sr`` is held at 16000 and ``x`` is one 512-sample window (32 ms), and a module
+with ``reset_states()`` (silero-vad) is reset before every sample. Documented rule for a
+single tensor argument: the first weight tensor of the archive decides; a 4-D convolution weight
 ``[O, I, kh, kw]`` means NCHW images with ``I`` channels and free height and width (the
 probe set's own size), a 3-D ``[O, I, k]`` means ``[N, I, L]`` sequences, a 2-D ``[O, I]``
 means vectors of ``I`` values. A plain ``torch.save`` archive or a legacy pickle is a state
@@ -19,6 +21,7 @@ import numpy as np
 from modelhound.converters.runtimes import _split_batch
 from modelhound.errors import ConversionError, ExtractError
 from modelhound.records import TensorSpec
+from modelhound.fingerprint.binding import _RATE, AUDIO_WINDOW, DEFAULT_SAMPLE_RATE
 from modelhound.runtimes.interface import WEIGHTS_ONLY, NativeModel
 
 name = "torch"
@@ -89,9 +92,16 @@ class TorchRunnable:
             raise ConversionError(f"{model.name}: forward() takes no tensor")
         self._extra: list[Any] = []
         for a, kind in others:
-            raise ConversionError(f"{model.name}: forward() also takes {a}: {kind} (multi-input "
-                                  "TorchScript models are not run yet)")
-        self.inputs = tuple(_spec_from_weights(model, a) for a in tensors[:1])
+            if kind == "int" and _RATE.match(a):
+                self._extra.append(DEFAULT_SAMPLE_RATE)
+                continue
+            raise ConversionError(f"{model.name}: forward() also takes {a}: {kind} (only a "
+                                  "sample-rate int is held at a documented value)")
+        self._reset = getattr(self._module, "reset_states", None)
+        if self._extra:  # audio with a sample rate: one window of samples per call
+            self.inputs = (TensorSpec(tensors[0], (1, AUDIO_WINDOW - 64), "float32"),)
+        else:
+            self.inputs = tuple(_spec_from_weights(model, a) for a in tensors[:1])
         if len(tensors) > 1:
             raise ConversionError(f"{model.name}: forward() takes {len(tensors)} tensors "
                                   "(multi-input TorchScript models are not run yet)")
@@ -109,15 +119,27 @@ class TorchRunnable:
         """One forward on the whole batch; the first tensor of the result."""
         import torch
 
-        _split_batch(inputs, self.inputs)
+        batch = _split_batch(inputs, self.inputs)
+        if self._reset is None and not self._extra:
+            return [self._call([np.asarray(x) for x in inputs])]
+        parts = []
+        for b in range(batch):  # a stateful module starts every sample from its reset state
+            if self._reset is not None:
+                self._reset()
+            parts.append(self._call([np.asarray(x[b:b + 1]) for x in inputs]))
+        return [np.concatenate(parts, axis=0)]
+
+    def _call(self, inputs: list[np.ndarray]) -> np.ndarray:
+        import torch
+
         with torch.no_grad():
             out = self._module(*[torch.from_numpy(np.ascontiguousarray(x, np.float32))
-                                 for x in inputs])
+                                 for x in inputs], *self._extra)
         while isinstance(out, (tuple, list)):
             out = out[0]
         if isinstance(out, dict):
             out = next(iter(out.values()))
-        return [np.asarray(out.detach().numpy(), dtype=np.float32)]
+        return np.asarray(out.detach().numpy(), dtype=np.float32)
 
 
 def open(model: NativeModel, threads: int = 1) -> TorchRunnable:  # noqa: A001 - interface verb
