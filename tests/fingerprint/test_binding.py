@@ -110,3 +110,12 @@ def test_text_model_with_ids_and_mask_gets_a_ddv() -> None:
     c = np.asarray(profile_runnable(single_input(OnnxRunnable(text_model(seed=5))), pairs).ddv)
     np.testing.assert_array_equal(a, b)
     assert ddv_similarity(a, c) < BEHAVIOUR_THRESHOLD  # below the verdict's threshold
+
+
+def test_a_single_output_value_still_gives_a_ddv() -> None:
+    from modelhound.fingerprint.modeldiff import compute_ddv
+
+    y = [np.array([[0.2], [0.5], [0.9]])]
+    y_adv = [np.array([[0.3], [0.5], [0.1]])]
+    ddv = compute_ddv(y, y_adv)
+    assert ddv[0] > 0 and ddv[1] == 0 and ddv[2] > ddv[0]
