@@ -36,13 +36,13 @@ class Analyzer:
     def __enter__(self) -> "Analyzer":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(kill=exc_type is not None)
 
-    def close(self) -> None:
-        """Stop the conversion workers."""
+    def close(self, kill: bool = False) -> None:
+        """Stop the conversion workers (``kill``: at once, not after their model)."""
         if self._pool is not None:
-            self._pool.close()
+            self._pool.close(kill=kill)
             self._pool = None
 
     def _convert(self, found: FoundModel) -> tuple[ModelAnalysis, Any]:
@@ -78,7 +78,8 @@ class Analyzer:
         return replace(analysis, matched=True, match=m.reference, verdict=m.verdict,
                        reuse_type=m.reuse_type, confidence=m.confidence, similarity=m.similarity,
                        weight_similarity=m.weight_similarity, agreement=m.agreement,
-                       structure=m.structure, match_evidence=m.evidence)
+                       structure=m.structure, match_evidence=m.evidence,
+                       detail=self.matcher.detail(m, tensors, run.ddvs))
 
     def analyse(self, extraction: Extraction) -> tuple[tuple[str, ModelAnalysis], ...]:
         """(entry, analysis) for every recognised model of one input."""

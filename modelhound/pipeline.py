@@ -87,7 +87,10 @@ def scan(
     paths = list(inputs)
     observer.started(len(paths))
     seen = dict(seen or {})
+    starting = getattr(observer, "starting", None)  # optional: the current item
     for path in paths:
+        if starting is not None:
+            starting(path)
         if not os.path.exists(path):
             result = AppScan(app=AppInfo(path=path, sha256="", size=0),
                              error=f"{path}: no such file or folder")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 #: Version of the row/JSON layout written by the reports. Bump it when a column changes.
 REPORT_SCHEMA_VERSION = 1
@@ -220,6 +220,9 @@ class ModelAnalysis:
     structure: float | None = None
     """Architecture similarity (weight shapes) to that reference; evidence only."""
     match_evidence: str = ""
+    detail: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+    """The evidence as data for reports that draw it (per-reference signals, DDVs,
+    per-tensor weight matches): :meth:`modelhound.corpus.match.Matcher.detail`."""
 
 
 @dataclass(frozen=True)

