@@ -361,8 +361,9 @@ def _cmd_zoo(args: argparse.Namespace, console: Any, err: Any) -> int:
             refs = zoo.references()
             for r in refs:
                 table.add_row(r.name, r.format, r.task, "; ".join(r.inputs),
-                              "yes" if r.runnable else "no", "yes" if r.probe_id else "no",
-                              r.source)
+                              "yes" if r.runnable else f"no: {r.not_runnable_reason}"[:160],
+                              "yes" if r.probe_id else f"no: {r.profile_note}"[:160]
+                              if r.runnable else "no", r.source)
             console.print(table)
             console.print(f"{len(refs)} references")
         elif args.zoo_command == "show":
