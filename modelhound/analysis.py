@@ -2,7 +2,10 @@
 
 Models are analysed once per content (sha256) per scan: the same SDK model in 30 apps is
 converted and matched once. Conversions run in isolated worker processes (see
-converters.pool); matching compares weights and replays the zoo's probe pairs.
+converters.pool); matching compares weights and replays the zoo's probe pairs. With a
+:class:`modelhound.cache.ResultCache`, conversions, weight tensors and runs on each probe
+set are also remembered across scans: a model seen before is neither converted nor run
+again, and the conversion worker is not even started.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class Analyzer:
     matcher: Any = None
     """A :class:`modelhound.corpus.match.Matcher`, or None for no matching."""
     workers: int = 1
+    cache: Any = None
+    """A :class:`modelhound.cache.ResultCache` shared across scans, or None."""
     _pool: Any = None
     _cache: dict[str, ModelAnalysis] = field(default_factory=dict)
 
@@ -45,15 +50,23 @@ class Analyzer:
             self._pool.close()
             self._pool = None
 
-    def _convert(self, found: FoundModel) -> tuple[ModelAnalysis, Any]:
-        e = found.entry
-        if not e.format.runnable or (e.format is ModelFormat.CAFFE and e.subformat != "caffemodel+prototxt"):
-            return ModelAnalysis(runnable=False, not_runnable_reason=_not_runnable(e.format, e.subformat)), None
+    def pool(self) -> Any:
+        """The conversion workers, started on first use."""
         if self._pool is None:
             from modelhound.converters import ConverterPool
 
             self._pool = ConverterPool(self.workers)
-        c = self._pool.convert(found)
+        return self._pool
+
+    def _convert(self, found: FoundModel) -> tuple[ModelAnalysis, Any]:
+        e = found.entry
+        if not e.format.runnable or (e.format is ModelFormat.CAFFE and e.subformat != "caffemodel+prototxt"):
+            return ModelAnalysis(runnable=False, not_runnable_reason=_not_runnable(e.format, e.subformat)), None
+        c = self.cache.conversion(found) if self.cache is not None else None
+        if c is None:
+            c = self.pool().convert(found)
+            if self.cache is not None:
+                self.cache.store_conversion(found, c)
         return ModelAnalysis(
             runnable=c.runnable, runtime=c.runtime, conversion_rel_error=c.rel_error,
             not_runnable_reason="" if c.runnable else c.reason,
@@ -66,11 +79,15 @@ class Analyzer:
         from modelhound.extractor.tensors import read_tensors
 
         e = found.entry
-        try:
-            tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
-        except ExtractError:
-            tensors = []
-        run = run_suspect(self.matcher, found, conversion, self._pool)
+        tensors = self.cache.tensors(found) if self.cache is not None else None
+        if tensors is None:
+            try:
+                tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
+            except ExtractError:
+                tensors = []
+            if self.cache is not None:
+                self.cache.store_tensors(found, tensors)
+        run = run_suspect(self.matcher, found, conversion, self.pool, self.cache)
         m = self.matcher.match(e.sha256, tensors, run.ddvs, run.note, run.outputs)
         if m is None:
             return replace(analysis, matched=True, verdict="not-reused",

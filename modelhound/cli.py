@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
                       help="reference zoo to match against (default: the default zoo, built "
                            "on first use)")
     scan.add_argument("--no-match", action="store_true", help="do not match against a zoo")
+    scan.add_argument("--cache", metavar="DIR",
+                      help="folder of the per-model result cache shared by scans (default: "
+                           "'results' in the user cache folder, $MODELHOUND_CACHE)")
+    scan.add_argument("--no-cache", action="store_true",
+                      help="neither read nor write the result cache")
     from modelhound.parallel import PROCESS_BUDGET
 
     scan.add_argument("--jobs", type=_jobs, default=0, metavar="N",
@@ -211,6 +216,7 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
         zoo_dir = args.zoo or str(_default_zoo(err))
         matcher = Matcher(Zoo.open(zoo_dir))
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
+    cache_dir = _cache_dir(args)
     jobs = 1
     if not getattr(args, "ray", None):
         from modelhound.parallel import plan_jobs
@@ -224,7 +230,8 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                 from modelhound.ray_runner import scan_ray
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
-                                    zoo=str(matcher.zoo.path) if matcher is not None else None)
+                                    zoo=str(matcher.zoo.path) if matcher is not None else None,
+                                    cache=cache_dir)
                 for result in scan_ray(todo, setup, args.ray, seen=store.first_by_hash(),
                                        observer=progress):
                     store.record(app_record(result), rows(result))
@@ -232,13 +239,15 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                 from modelhound.parallel import WorkerSetup, scan_parallel
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
-                                    zoo=str(matcher.zoo.path) if matcher is not None else None)
+                                    zoo=str(matcher.zoo.path) if matcher is not None else None,
+                                    cache=cache_dir)
                 results = scan_parallel(todo, setup, jobs, seen=store.first_by_hash(),
                                         observer=progress)
                 for result in results:
                     store.record(app_record(result), rows(result))
             else:
-                with Analyzer(convert=not args.no_convert, matcher=matcher) as analyzer:
+                with Analyzer(convert=not args.no_convert, matcher=matcher,
+                              cache=_open_cache(cache_dir)) as analyzer:
                     for result in scan(todo, ScanOptions(limits), progress,
                                        seen=store.first_by_hash(), analyzer=analyzer):
                         store.record(app_record(result), rows(result))
@@ -251,6 +260,25 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                   "(continue with --resume)")
         return 130
     return 0
+
+
+def _cache_dir(args: argparse.Namespace) -> str | None:
+    """The result cache folder of a scan (None with --no-cache)."""
+    if getattr(args, "no_cache", False):
+        return None
+    if getattr(args, "cache", None):
+        return str(args.cache)
+    from modelhound.cache import default_cache_dir
+
+    return str(default_cache_dir())
+
+
+def _open_cache(folder: str | None) -> Any:
+    if folder is None:
+        return None
+    from modelhound.cache import ResultCache
+
+    return ResultCache(folder)
 
 
 def _default_zoo(err: Any) -> str:
