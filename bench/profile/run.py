@@ -100,6 +100,7 @@ def main() -> None:
             if not conv.runnable or conv.onnx is None:
                 rows.append((label, "-", "-", "-", "-", "-", f"not runnable: {conv.reason[:60]}"))
                 print(rows[-1], flush=True)
+                write(args, pgd, rows)
                 continue
             runnable = load_runnable(conv, threads=1)
             spec = runnable.inputs[0]
@@ -113,6 +114,7 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001 - reported in the table
                 rows.append((label, f"{h}x{w}", "-", "-", "-", "-", f"{type(exc).__name__}: {str(exc)[:60]}"))
                 print(rows[-1], flush=True)
+                write(args, pgd, rows)
                 continue
             module = load_differentiable(conv.onnx)
             x_float = InputAdapter(spec).to_float(seeds.data)
@@ -124,11 +126,18 @@ def main() -> None:
             rows.append((label, f"{h}x{w}", "batched" if batched else "per-sample",
                          f"{t_gen:.1f}", f"{t_bare:.1f}", f"{t_gen / t_bare:.2f}x", f"{load:.1f}"))
             print(rows[-1], flush=True)
+            write(args, pgd, rows)
 
+    write(args, pgd, rows, final=True)
+
+
+def write(args, pgd, rows, final: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Write the table so far (after every model: a long run killed midway keeps its rows)."""
     head = ("model", "input", "PGD ran", "generate s", "bare fwd+bwd s", "ratio", "load")
     lines = [
-        f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {args.pairs} pairs, "
-        f"{args.steps} PGD steps of {pgd.step_size}, eps {pgd.eps}, 1 torch thread",
+        f"## {STARTED}: {args.pairs} pairs, "
+        f"{args.steps} PGD steps of {pgd.step_size}, eps {pgd.eps}, 1 torch thread"
+        + ("" if final else " (in progress)"),
         "",
         f"`nice -n 10 .venv/bin/python bench/profile/run.py --pairs {args.pairs} --steps {args.steps}"
         + (f" --only {' '.join(args.only)}" if args.only else "") + "`; load = 1-min load average "
@@ -139,14 +148,19 @@ def main() -> None:
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(lines) + "\n"
-    print(text)
+    if final:
+        print(text)
     out = HERE / "results.md"
     title = ("# bench/profile: probe-set generation vs the bare batched forward+backward passes\n\n"
              "Goal (issue 12): generate <= 1.5x bare, per fixture, same module, same run.\n\n")
-    if args.append and out.exists():
-        out.write_text(out.read_text() + "\n" + text)
-    else:
-        out.write_text(title + text)
+    global EARLIER
+    if EARLIER is None:
+        EARLIER = out.read_text() if args.append and out.exists() else title
+    out.write_text(EARLIER + ("\n" if EARLIER != title else "") + text)
+
+
+STARTED = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+EARLIER: str | None = None
 
 
 if __name__ == "__main__":
