@@ -35,6 +35,9 @@ class Analyzer:
     workers: int = 1
     cache: Any = None
     """A :class:`modelhound.cache.ResultCache` shared across scans, or None."""
+    onnx: bool = False
+    """Build and check the ONNX form of TFLite models too; by default LiteRT runs them
+    natively (the scan needs their outputs, not another form of them)."""
     _pool: Any = None
     _cache: dict[str, ModelAnalysis] = field(default_factory=dict)
 
@@ -58,15 +61,27 @@ class Analyzer:
             self._pool = ConverterPool(self.workers)
         return self._pool
 
+    def _native(self, found: FoundModel) -> Any:
+        """A TFLite model opened and run by LiteRT in a worker (no ONNX form built)."""
+        from modelhound.converters.interface import Conversion
+        from modelhound.converters.pool import WorkerCallError
+
+        try:
+            return self.pool().call("modelhound.converters.tflite:native_here", found)
+        except WorkerCallError as exc:
+            return Conversion(found.entry.sha256, False, reason=f"{found.entry.entry}: {exc}")
+
     def _convert(self, found: FoundModel) -> tuple[ModelAnalysis, Any]:
         e = found.entry
         if not e.format.runnable or (e.format is ModelFormat.CAFFE and e.subformat != "caffemodel+prototxt"):
             return ModelAnalysis(runnable=False, not_runnable_reason=_not_runnable(e.format, e.subformat)), None
-        c = self.cache.conversion(found) if self.cache is not None else None
+        native = e.format is ModelFormat.TFLITE and not self.onnx
+        kind = "native" if native else "conversion"
+        c = self.cache.conversion(found, kind) if self.cache is not None else None
         if c is None:
-            c = self.pool().convert(found)
+            c = self._native(found) if native else self.pool().convert(found)
             if self.cache is not None:
-                self.cache.store_conversion(found, c)
+                self.cache.store_conversion(found, c, kind)
         return ModelAnalysis(
             runnable=c.runnable, runtime=c.runtime, conversion_rel_error=c.rel_error,
             not_runnable_reason="" if c.runnable else c.reason,

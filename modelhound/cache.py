@@ -5,7 +5,8 @@ Caffe prototxt), the toolchain that computed it and, for behaviour, the probe se
 on. So those are the key, and each result is stored once:
 
 * ``conversion``: the :class:`~modelhound.converters.interface.Conversion` (runnable
-  form, runtime, fidelity to the native runtime, or why not runnable);
+  form, runtime, fidelity to the native runtime, or why not runnable); ``native``: the
+  same for a TFLite model that LiteRT runs as it is (no ONNX form built);
 * ``tensors``: the model's weight tensors (what weight matching compares);
 * ``probe``: the model's DDV and behaviour outputs on one probe set (keyed by the probe
   set's content id), or the runtime's error on it.
@@ -210,11 +211,13 @@ class ResultCache:
 
     # -- typed entries ---------------------------------------------------------------
 
-    def conversion(self, found: Any) -> Any:
-        """The cached Conversion of ``found`` (a FoundModel), or None."""
+    def conversion(self, found: Any, kind: str = "conversion") -> Any:
+        """The cached Conversion of ``found`` (a FoundModel), or None. ``kind``:
+        ``conversion`` (the runnable form, ONNX when faithful) or ``native`` (TFLite as
+        LiteRT runs it, no ONNX form)."""
         from modelhound.converters.interface import Conversion
 
-        hit = self.get("conversion", model_key(found.entry.sha256, found.companions))
+        hit = self.get(kind, model_key(found.entry.sha256, found.companions))
         if hit is None:
             return None
         meta, _, blob = hit
@@ -231,10 +234,10 @@ class ResultCache:
             )
         except (KeyError, TypeError, ValueError) as exc:
             self.stats.hits -= 1
-            self._reject(self.base / "conversion", f"malformed conversion ({exc})")
+            self._reject(self.base / kind, f"malformed conversion ({exc})")
             return None
 
-    def store_conversion(self, found: Any, conv: Any) -> None:
+    def store_conversion(self, found: Any, conv: Any, kind: str = "conversion") -> None:
         """Remember a conversion (not when it failed for a reason that says nothing about
         the model: a timeout, a killed worker)."""
         if not conv.runnable and any(t in conv.reason for t in TRANSIENT):
@@ -247,7 +250,7 @@ class ResultCache:
             "unsupported_ops": list(conv.unsupported_ops), "native": conv.native is not None,
             "seconds": conv.seconds,
         }
-        self.put("conversion", model_key(found.entry.sha256, found.companions), meta, blob=conv.onnx)
+        self.put(kind, model_key(found.entry.sha256, found.companions), meta, blob=conv.onnx)
 
     def tensors(self, found: Any) -> list[Any] | None:
         """The cached weight tensors of ``found``, or None."""

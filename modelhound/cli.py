@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="continue the scan in --db, skipping inputs already finished")
     scan.add_argument("--no-convert", action="store_true",
                       help="inventory only: do not convert, check or match the models found")
+    scan.add_argument("--convert", action="store_true",
+                      help="also build and check the ONNX form of TFLite models (tf2onnx); "
+                           "by default LiteRT runs them as they are")
     scan.add_argument("--zoo", metavar="DIR",
                       help="reference zoo to match against (default: the default zoo, built "
                            "on first use)")
@@ -231,7 +234,7 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
                                     zoo=str(matcher.zoo.path) if matcher is not None else None,
-                                    cache=cache_dir)
+                                    cache=cache_dir, onnx=getattr(args, "convert", False))
                 for result in scan_ray(todo, setup, args.ray, seen=store.first_by_hash(),
                                        observer=progress):
                     store.record(app_record(result), rows(result))
@@ -240,17 +243,23 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
                                     zoo=str(matcher.zoo.path) if matcher is not None else None,
-                                    cache=cache_dir)
+                                    cache=cache_dir, onnx=getattr(args, "convert", False))
                 results = scan_parallel(todo, setup, jobs, seen=store.first_by_hash(),
                                         observer=progress)
                 for result in results:
                     store.record(app_record(result), rows(result))
             else:
+                cache = _open_cache(cache_dir)
                 with Analyzer(convert=not args.no_convert, matcher=matcher,
-                              cache=_open_cache(cache_dir)) as analyzer:
+                              cache=cache, onnx=getattr(args, "convert", False)) as analyzer:
                     for result in scan(todo, ScanOptions(limits), progress,
                                        seen=store.first_by_hash(), analyzer=analyzer):
                         store.record(app_record(result), rows(result))
+                if cache is not None and (cache.stats.hits or cache.stats.writes):
+                    st = cache.stats
+                    err.print(f"result cache {cache_dir}: {st.hits} reused, {st.writes} "
+                              f"computed and stored, {st.rejected} damaged or foreign "
+                              "(recomputed)")
     except KeyboardInterrupt:
         interrupted = True
     _write_reports(args, store.rows(), store.apps(), console, err)

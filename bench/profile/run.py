@@ -10,6 +10,9 @@ model is converted (not timed), then:
 * **generate**: ``generate_pairs`` with PGD at the given settings (eps 0.06, step 0.01),
   wall time of the whole call: onnx2torch load, the batch check, the clean pass, the
   steps, the conversion back to canonical space;
+Both are timed as this process's CPU time (the attack runs one torch thread, so that is
+what it costs, whatever else the shared machine runs) and as wall time.
+
 * **bare**: the same torch module (loaded once, not timed), ``steps`` batched
   forward+backward passes over the same samples in the same chunks, with a plain sum
   loss and nothing else, on the same single torch thread.
@@ -45,7 +48,7 @@ def found(path: Path):  # type: ignore[no-untyped-def]
     return FoundModel(e, data)
 
 
-def bare(module, x_float, steps: int) -> float:  # type: ignore[no-untyped-def]
+def bare(module, x_float, steps: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """``steps`` batched forward+backward passes, chunked as the attack chunks them."""
     import torch
 
@@ -57,13 +60,13 @@ def bare(module, x_float, steps: int) -> float:  # type: ignore[no-untyped-def]
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             for i in range(0, n, step):
                 d = torch.zeros_like(x[i : i + step]).requires_grad_(True)
                 out = _flat(module(x[i : i + step] + d), min(step, n - i))
                 torch.autograd.grad(out.sum(), d)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
     finally:
         torch.set_num_threads(previous)
 
@@ -98,7 +101,7 @@ def main() -> None:
             label = f"{path.parent.name.split('-')[1]}/{path.stem}"
             conv = pool.convert(found(path))
             if not conv.runnable or conv.onnx is None:
-                rows.append((label, "-", "-", "-", "-", "-", f"not runnable: {conv.reason[:60]}"))
+                rows.append((label, "-", "-", "-", "-", "-", "-", f"not runnable: {conv.reason[:60]}"))
                 print(rows[-1], flush=True)
                 write(args, pgd, rows)
                 continue
@@ -108,11 +111,11 @@ def main() -> None:
             seeds = synthetic_image_seeds(args.pairs, h, w, c, seed=0)
             load = os.getloadavg()[0]
             try:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 generate_pairs(runnable, seeds, onnx_model=conv.onnx, method=Generator.PGD, pgd=pgd)
-                t_gen = time.perf_counter() - t0
+                t_gen, c_gen = time.perf_counter() - t0, time.process_time() - c0
             except Exception as exc:  # noqa: BLE001 - reported in the table
-                rows.append((label, f"{h}x{w}", "-", "-", "-", "-", f"{type(exc).__name__}: {str(exc)[:60]}"))
+                rows.append((label, f"{h}x{w}", "-", "-", "-", "-", "-", f"{type(exc).__name__}: {str(exc)[:60]}"))
                 print(rows[-1], flush=True)
                 write(args, pgd, rows)
                 continue
@@ -121,10 +124,11 @@ def main() -> None:
             import torch
 
             batched = batch_mode(module, torch.from_numpy(x_float))
-            t_bare = bare(module, x_float, args.steps)
+            t_bare, c_bare = bare(module, x_float, args.steps)
             load = (load + os.getloadavg()[0]) / 2
             rows.append((label, f"{h}x{w}", "batched" if batched else "per-sample",
-                         f"{t_gen:.1f}", f"{t_bare:.1f}", f"{t_gen / t_bare:.2f}x", f"{load:.1f}"))
+                         f"{c_gen:.1f}", f"{c_bare:.1f}", f"{c_gen / c_bare:.2f}x",
+                         f"{t_gen:.1f} / {t_bare:.1f}", f"{load:.1f}"))
             print(rows[-1], flush=True)
             write(args, pgd, rows)
 
@@ -133,7 +137,8 @@ def main() -> None:
 
 def write(args, pgd, rows, final: bool = False) -> None:  # type: ignore[no-untyped-def]
     """Write the table so far (after every model: a long run killed midway keeps its rows)."""
-    head = ("model", "input", "PGD ran", "generate s", "bare fwd+bwd s", "ratio", "load")
+    head = ("model", "input", "PGD ran", "generate CPU s", "bare fwd+bwd CPU s", "ratio (CPU)",
+            "wall s (generate / bare)", "load")
     lines = [
         f"## {STARTED}: {args.pairs} pairs, "
         f"{args.steps} PGD steps of {pgd.step_size}, eps {pgd.eps}, 1 torch thread"
@@ -141,7 +146,9 @@ def write(args, pgd, rows, final: bool = False) -> None:  # type: ignore[no-unty
         "",
         f"`nice -n 10 .venv/bin/python bench/profile/run.py --pairs {args.pairs} --steps {args.steps}"
         + (f" --only {' '.join(args.only)}" if args.only else "") + "`; load = 1-min load average "
-        "of the 2-core machine (shared with other jobs), mean of before and after the model.",
+        "of the 2-core machine (shared with other jobs), mean of before and after the model. "
+        "CPU = this process's CPU time (one torch thread), which other jobs on the machine do "
+        "not inflate; wall time is given too.",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
