@@ -93,17 +93,34 @@ class Analyzer:
         from modelhound.errors import ExtractError
         from modelhound.extractor.tensors import read_tensors
 
+        from modelhound.corpus.match import decide
+
         e = found.entry
-        tensors = self.cache.tensors(found) if self.cache is not None else None
-        if tensors is None:
-            try:
-                tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
-            except ExtractError:
-                tensors = []
-            if self.cache is not None:
-                self.cache.store_tensors(found, tensors)
-        run = run_suspect(self.matcher, found, conversion, self.pool, self.cache)
-        m = self.matcher.match(e.sha256, tensors, run.ddvs, run.note, run.outputs)
+        ran = "native" if e.format is ModelFormat.TFLITE and not self.onnx else "conversion"
+        known = {}
+        if self.cache is not None:
+            for ref in self.matcher.refs:
+                sig = self.cache.signals(found, ran, ref)
+                if sig is not None:
+                    known[ref.name] = sig
+        if known and len(known) == len(self.matcher.refs):  # seen against this very zoo
+            m = decide([known[ref.name] for ref in self.matcher.refs])
+        else:
+            tensors = self.cache.tensors(found) if self.cache is not None else None
+            if tensors is None:
+                try:
+                    tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
+                except ExtractError:
+                    tensors = []
+                if self.cache is not None:
+                    self.cache.store_tensors(found, tensors)
+            run = run_suspect(self.matcher, found, conversion, self.pool, self.cache)
+            m = self.matcher.match(e.sha256, tensors, run.ddvs, run.note, run.outputs, known)
+            if self.cache is not None and m is not None and "running the model failed" not in run.note:
+                refs = {ref.name: ref for ref in self.matcher.refs}
+                for sig in m.signals:
+                    if sig.reference not in known:
+                        self.cache.store_signals(found, ran, refs[sig.reference], sig)
         if m is None:
             return replace(analysis, matched=True, verdict="not-reused",
                            match_evidence="the zoo is empty")

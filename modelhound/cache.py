@@ -9,11 +9,14 @@ on. So those are the key, and each result is stored once:
   same for a TFLite model that LiteRT runs as it is (no ONNX form built);
 * ``tensors``: the model's weight tensors (what weight matching compares);
 * ``probe``: the model's DDV and behaviour outputs on one probe set (keyed by the probe
-  set's content id), or the runtime's error on it.
+  set's content id), or the runtime's error on it;
+* ``signals``: the evidence about the model and one zoo reference (weights, ModelDiff,
+  agreement, structure), keyed by the reference's full record.
 
-A rescan of an unchanged corpus therefore converts nothing and runs nothing; a zoo that
-gains a reference with a new probe set costs one run per model on that probe set only;
-a zoo that loses a reference costs nothing.
+A rescan of an unchanged corpus therefore converts nothing, runs nothing and compares
+nothing; a zoo that gains a reference costs, per model, the comparison with that reference
+and, when it brings a new probe set, one run on that probe set only; a zoo that loses a
+reference costs nothing.
 
 Layout (``<root>/results-v<schema>/<kind>/<ab>/<digest>.json`` plus data files named by
 their own sha256 beside it): every entry is a JSON record holding its full key, its
@@ -304,6 +307,49 @@ class ResultCache:
         if outputs is not None:
             arrays["outputs"] = np.asarray(outputs)
         self.put("probe", self.probe_key(found, probe_id, normalization), {"note": note}, arrays)
+
+
+    def signals_key(self, found: Any, kind: str, ref: Any) -> dict[str, Any]:
+        """Key of the evidence about a model and one zoo reference: the model, how it ran
+        (``kind`` of its conversion) and the reference's full record."""
+        from modelhound.corpus.zoo import ZOO_SCHEMA_VERSION
+
+        record = hashlib.sha256(ref.to_json().encode()).hexdigest()
+        return {**model_key(found.entry.sha256, found.companions), "ran": kind,
+                "reference": ref.name, "record": record, "zoo_schema": ZOO_SCHEMA_VERSION}
+
+    def signals(self, found: Any, kind: str, ref: Any) -> Any:
+        """The cached :class:`~modelhound.corpus.match.Signals` of a model against one
+        reference, or None."""
+        from modelhound.corpus.match import Signals
+
+        hit = self.get("signals", self.signals_key(found, kind, ref))
+        if hit is None:
+            return None
+        meta = hit[0]
+        try:
+            fields = {f: meta[f] for f in Signals.__dataclass_fields__}
+            if fields["reference"] != ref.name:
+                raise ValueError("another reference")
+            return Signals(**fields)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.stats.hits -= 1
+            self._reject(self.base / "signals", f"malformed signals ({exc})")
+            return None
+
+    def store_signals(self, found: Any, kind: str, ref: Any, signals: Any) -> None:
+        """Remember the evidence about a model and one reference."""
+        meta = {f: _plain(getattr(signals, f)) for f in signals.__dataclass_fields__}
+        self.put("signals", self.signals_key(found, kind, ref), meta)
+
+
+def _plain(v: Any) -> Any:
+    """JSON-ready scalar (numpy floats and bools become Python ones)."""
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    return v
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -156,20 +156,22 @@ def test_rescan_reuses_everything_and_gives_the_cold_rows(corpus, cold, tmp_path
     assert not started  # no conversion and no inference: the worker never ran
     assert again.stats.misses == 0 and again.stats.hits > 0
 
-    # Damage: a truncated array file, a flipped record, and a foreign record put in place
-    # of another model's conversion. Each is recomputed; the rows stay the cold ones.
+    # Damage: foreign and flipped conversion records, flipped evidence records (so every
+    # model is compared again, reading its weights and probe runs) and a truncated array
+    # file. Each is detected and recomputed; the rows stay the cold ones.
+    convs = sorted((tmp_path / "cache").rglob("native/*/*.json"))
+    assert len(convs) == 3  # TFLite models run natively: no ONNX form built
+    convs[0].write_bytes(convs[1].read_bytes())
+    for rec in [convs[2], *(tmp_path / "cache").rglob("signals/*/*.json")]:
+        raw = bytearray(rec.read_bytes())
+        raw[10] ^= 0x20
+        rec.write_bytes(bytes(raw))
     npz = next((tmp_path / "cache").rglob("*.npz"))
     npz.write_bytes(npz.read_bytes()[:100])
-    convs = sorted((tmp_path / "cache").rglob("conversion/*/*.json"))
-    assert len(convs) == 3
-    convs[0].write_bytes(convs[1].read_bytes())
-    raw = bytearray(convs[2].read_bytes())
-    raw[10] ^= 0x20
-    convs[2].write_bytes(bytes(raw))
     damaged = ResultCache(tmp_path / "cache")
     third, started = _scan(apps, zoo_dir, damaged)
     assert third == cold
-    assert started and damaged.stats.rejected >= 3
+    assert started and damaged.stats.rejected == 2 + 3 + 1  # conversions, evidence, npz
     healed = ResultCache(tmp_path / "cache")
     assert _scan(apps, zoo_dir, healed) == (cold, False)
     assert healed.stats.rejected == 0

@@ -8,14 +8,14 @@ For each fixture in ../shared/fixtures/models/tflite/mediapipe-0.10.14 and -0.10
 model is converted (not timed), then:
 
 * **generate**: ``generate_pairs`` with PGD at the given settings (eps 0.06, step 0.01),
-  wall time of the whole call: onnx2torch load, the batch check, the clean pass, the
-  steps, the conversion back to canonical space;
-Both are timed as this process's CPU time (the attack runs one torch thread, so that is
-what it costs, whatever else the shared machine runs) and as wall time.
-
+  the whole call: onnx2torch load, the batch check, the clean pass, the steps, the
+  conversion back to canonical space;
 * **bare**: the same torch module (loaded once, not timed), ``steps`` batched
   forward+backward passes over the same samples in the same chunks, with a plain sum
   loss and nothing else, on the same single torch thread.
+
+Both are timed as this process's CPU time (the attack runs one torch thread, so that is
+what it costs, whatever else the shared machine runs) and as wall time.
 
 Writes bench/profile/results.md (``--append`` adds this run below the earlier ones).
 Run by hand, niced; tests never time anything.

@@ -65,7 +65,7 @@ def main() -> int:
 
     from modelhound import samples, variants
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "300"}
     with tempfile.TemporaryDirectory(prefix="mh-unique-") as tmp:
         root = Path(tmp)
         env["MODELHOUND_CACHE"] = str(root / "home-cache")

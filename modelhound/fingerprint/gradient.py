@@ -306,10 +306,16 @@ def pgd_perturb(module: Any, x_float: np.ndarray, config: PgdConfig, threads: in
     """
     import torch
 
+    import warnings
+
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _pgd(module, x_float, config, batched)
+        with warnings.catch_warnings():
+            # onnx2torch's Slice indexes with a list (a deprecation warning per pass)
+            warnings.filterwarnings("ignore", message="Using a non-tuple sequence",
+                                    category=UserWarning)
+            return _pgd(module, x_float, config, batched)
     finally:
         torch.set_num_threads(previous)
 
