@@ -345,21 +345,24 @@ def _pgd(module: Any, x_float: np.ndarray, config: PgdConfig, batched: bool | No
             loss = loss + config.rest_weight * ((out[:, 1:] - t[:, 1:]) ** 2).mean(dim=1)
         return loss.sum() / n  # chunks of the batch mean
 
+    # AdverTorch projects each step twice: onto the eps-ball, then x + delta onto the clip
+    # range. Both boxes contain 0, so that is one clamp onto their intersection, whose
+    # bounds are computed once; each chunk is then updated in place right after its
+    # backward pass (the loss is per sample, so no chunk sees another's update).
+    lower = torch.clamp(clip_min - x, min=-config.eps)
+    upper = torch.clamp(clip_max - x, max=config.eps)
     if config.rand_init:
         delta = (torch.rand(x.shape, generator=gen) * 2 - 1) * config.eps
     else:
         delta = torch.zeros_like(x)
-    delta = torch.clamp(x + delta, clip_min, clip_max) - x
+    delta = torch.clamp(delta, lower, upper)
     for _ in range(config.steps):
-        grads = []
         for i in range(0, n, step):
             d = delta[i : i + step].detach().requires_grad_(True)
             loss = objective_sum(forward(x[i : i + step] + d), target[i : i + step])
             (g,) = torch.autograd.grad(loss, d)
-            grads.append(g)
-        grad = torch.cat(grads, dim=0)
-        with torch.no_grad():
-            delta = delta + config.step_size * grad.sign()
-            delta = torch.clamp(delta, -config.eps, config.eps)
-            delta = torch.clamp(x + delta, clip_min, clip_max) - x
+            with torch.no_grad():
+                chunk = delta[i : i + step]
+                chunk.add_(g.sign_(), alpha=config.step_size)
+                torch.clamp(chunk, lower[i : i + step], upper[i : i + step], out=chunk)
     return (x + delta).detach().numpy().astype(np.float32)
