@@ -103,8 +103,12 @@ class Analyzer:
                 sig = self.cache.signals(found, ran, ref)
                 if sig is not None:
                     known[ref.name] = sig
+        ddvs: Any = {}
         if known and len(known) == len(self.matcher.refs):  # seen against this very zoo
             m = decide([known[ref.name] for ref in self.matcher.refs])
+            # the report's evidence detail from the cache too (the probe runs are there)
+            tensors = (self.cache.tensors(found) if self.cache is not None else None) or []
+            ddvs = run_suspect(self.matcher, found, conversion, self.pool, self.cache).ddvs
         else:
             tensors = self.cache.tensors(found) if self.cache is not None else None
             if tensors is None:
@@ -115,6 +119,7 @@ class Analyzer:
                 if self.cache is not None:
                     self.cache.store_tensors(found, tensors)
             run = run_suspect(self.matcher, found, conversion, self.pool, self.cache)
+            ddvs = run.ddvs
             m = self.matcher.match(e.sha256, tensors, run.ddvs, run.note, run.outputs, known)
             if self.cache is not None and m is not None and "running the model failed" not in run.note:
                 refs = {ref.name: ref for ref in self.matcher.refs}
@@ -128,7 +133,7 @@ class Analyzer:
                        reuse_type=m.reuse_type, confidence=m.confidence, similarity=m.similarity,
                        weight_similarity=m.weight_similarity, agreement=m.agreement,
                        structure=m.structure, match_evidence=m.evidence,
-                       detail=self.matcher.detail(m, tensors, run.ddvs))
+                       detail=self.matcher.detail(m, tensors, ddvs))
 
     def analyse(self, extraction: Extraction) -> tuple[tuple[str, ModelAnalysis], ...]:
         """(entry, analysis) for every recognised model of one input."""
