@@ -508,6 +508,7 @@ def _log_path(args: argparse.Namespace) -> str | None:
     if getattr(args, "log", None):
         return str(args.log)
     if args.command == "demo":
+        os.makedirs(args.out, exist_ok=True)  # the demo's own folder
         return os.path.join(args.out, "modelhound.log")
     if args.command == "scan":
         folder = os.path.dirname(os.path.abspath(args.db or _default_db(args)))
@@ -515,6 +516,7 @@ def _log_path(args: argparse.Namespace) -> str | None:
             return os.path.join(folder, "modelhound.log")
     from modelhound.corpus.default import cache_dir
 
+    cache_dir().mkdir(parents=True, exist_ok=True)
     return str(cache_dir() / "modelhound.log")
 
 
@@ -539,8 +541,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(args, parser, console, err)
     from modelhound.nativelog import to_log
 
-    with to_log(log_path, title=f"modelhound {args.command}") as log:
+    try:
+        logging_to = to_log(log_path, title=f"modelhound {args.command}")
+        log = logging_to.__enter__()
+    except OSError as e:
+        err.print(f"modelhound: {log_path}: cannot write the log ({e.strerror or e})",
+                  highlight=False)
+        return 1
+    try:
         status = _main(args, parser, console, err)
+    finally:
+        logging_to.__exit__(None, None, None)
     if log.written():
         err.print(f"native libraries' messages: {log.path}", highlight=False, soft_wrap=True)
     return status
