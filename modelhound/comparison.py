@@ -123,9 +123,11 @@ def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int 
 
     owner, owner_note = (compare_with_owner_data(fa, fb, owner_data) if owner_data
                          else (None, NO_OWNER_NOTE))
+    from modelhound.corpus.match import _owner_fields
+
     sig = Signals("A", same, wm.strength if wm else None, wm.kind if wm else "",
                   wm.evidence if wm else "", comp.similarity if comp else None, note, agreement, structure,
-                  owner, owner_note)
+                  *_owner_fields(owner), owner_note)
     reused, rtype, conf = verdict(sig)
     if owner is not None:
         evidence.append(owner.describe())

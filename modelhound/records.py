@@ -36,6 +36,7 @@ class ModelFormat(str, enum.Enum):
     EXECUTORCH = "executorch"
     HUAWEI_OM = "huawei-om"
     RKNN = "rknn"
+    TFJS = "tfjs"
     UNKNOWN = "unknown"
 
     @property
@@ -45,7 +46,10 @@ class ModelFormat(str, enum.Enum):
 
 
 RUNNABLE_FORMATS = frozenset(
-    {ModelFormat.TFLITE, ModelFormat.ONNX, ModelFormat.CAFFE, ModelFormat.TF_GRAPHDEF}
+    {ModelFormat.TFLITE, ModelFormat.ONNX, ModelFormat.CAFFE, ModelFormat.TF_GRAPHDEF,
+     # in their own runtimes (modelhound.runtimes)
+     ModelFormat.NCNN, ModelFormat.MNN, ModelFormat.PYTORCH, ModelFormat.ORT,
+     ModelFormat.KERAS_H5, ModelFormat.TFJS}
 )
 
 

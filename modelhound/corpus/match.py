@@ -57,8 +57,12 @@ class Signals:
     structure: float | None = None
     """Architecture similarity (weighted Jaccard of weight shapes, :mod:`modelhound.fingerprint.structure`):
     supporting evidence only, never a verdict on its own."""
-    owner: Any = None
-    """:class:`~modelhound.fingerprint.owner.OwnerScore` with the reference's owner evidence."""
+    owner_agreement: float | None = None
+    """Agreement with the reference on its owner-evidence probes (None without owner evidence)."""
+    owner_p: float | None = None
+    owner_flagged: bool = False
+    owner_evidence: str = ""
+    """The owner evidence's one-line account (:meth:`~modelhound.fingerprint.owner.OwnerScore.describe`)."""
     owner_note: str = ""
     """Why owner evidence was not used (no evidence stored, or the suspect could not run it)."""
 
@@ -108,8 +112,8 @@ def verdict(s: Signals) -> tuple[bool, str, float]:
         if s.weight_kind == "partial":
             return True, "fine-tuned or transfer", b
         return True, "distilled or stolen", b
-    if s.owner is not None and s.owner.flagged:
-        return True, "distilled or stolen", min(0.999, 1.0 - s.owner.p_value)
+    if s.owner_flagged and s.owner_p is not None:
+        return True, "distilled or stolen", min(0.999, 1.0 - s.owner_p)
     a = s.agreement
     if a is not None:
         from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD, behaviour_confidence
@@ -119,6 +123,13 @@ def verdict(s: Signals) -> tuple[bool, str, float]:
             return True, kind, behaviour_confidence(a)
         return False, "", max(w, b or 0.0, 0.5 * a)
     return False, "", max(w, b or 0.0)
+
+
+def _owner_fields(owner: Any) -> tuple[float | None, float | None, bool, str]:
+    """Signals' plain owner fields from an OwnerScore (or None)."""
+    if owner is None:
+        return None, None, False, ""
+    return owner.agreement, owner.p_value, owner.flagged, owner.describe()
 
 
 def _rank(s: Signals) -> tuple[float, ...]:
@@ -152,8 +163,8 @@ def decide(signals: Sequence[Signals]) -> Match | None:
         from modelhound.fingerprint.structure import describe
 
         parts.append(describe(best.structure))
-    if best.owner is not None:
-        parts.append(best.owner.describe())
+    if best.owner_evidence:
+        parts.append(best.owner_evidence)
     elif best.owner_note and not (reused and rtype != "distilled or stolen"):
         parts.append(best.owner_note)
     return Match(
@@ -167,7 +178,7 @@ def decide(signals: Sequence[Signals]) -> Match | None:
         agreement=None if best.agreement is None else round(float(best.agreement), 4),
         structure=None if best.structure is None else round(float(best.structure), 4),
         signals=tuple(signals),
-        owner_p=None if best.owner is None else float(f"{best.owner.p_value:.3g}"),
+        owner_p=None if best.owner_p is None else float(f"{best.owner_p:.3g}"),
     )
 
 
@@ -256,43 +267,53 @@ class Matcher:
         suspect_ddvs: Mapping[str, Sequence[float]] | None = None,
         behaviour_note: str = "",
         suspect_outputs: Mapping[str, Any] | None = None,
+        known: Mapping[str, Signals] | None = None,
     ) -> Match | None:
         """Compare one suspect (its sha256, weight tensors, DDVs and behaviour outputs per
-        probe set) to every reference."""
+        probe set) to every reference. ``known``: signals already computed for some
+        references (reference name -> Signals, e.g. from a result cache), used as they are."""
+        suspect_ddvs = suspect_ddvs or {}
+        suspect_outputs = suspect_outputs or {}
+        known = known or {}
+        matrices: dict[str, Any] = {}
+        signals = [known[ref.name] if ref.name in known else
+                   self.signals(ref, sha256, tensors, suspect_ddvs, behaviour_note,
+                                suspect_outputs, matrices)
+                   for ref in self.refs]
+        return decide(signals)
+
+    def signals(self, ref: Reference, sha256: str, tensors: Sequence[Any],
+                suspect_ddvs: Mapping[str, Sequence[float]], behaviour_note: str,
+                suspect_outputs: Mapping[str, Any], matrices: dict[str, Any]) -> Signals:
+        """The evidence about the suspect and one reference."""
         from modelhound.fingerprint.modeldiff import ddv_similarity
         from modelhound.fingerprint.structure import structure_similarity
         from modelhound.fingerprint.weights import compare_weights
 
-        suspect_ddvs = suspect_ddvs or {}
-        suspect_outputs = suspect_outputs or {}
-        matrices: dict[str, Any] = {}
-        sizes = {t.values.size for t in tensors}
-        signals = []
-        for ref in self.refs:
-            same = ref.sha256 == sha256
-            wstrength: float | None = None
-            wkind, wevid = "", ""
-            structure = None
-            if not same and tensors:
-                ref_tensors = self.zoo.tensors(ref)
-                structure = structure_similarity(tensors, ref_tensors)
-                if ref_tensors and sizes & {t.values.size for t in ref_tensors}:
-                    wm = compare_weights(tensors, ref_tensors)
-                    wstrength, wkind, wevid = wm.strength, wm.kind, wm.evidence
-                elif ref_tensors:
-                    wstrength, wkind, wevid = 0.0, "none", "weights: no tensor of a matching size"
-            beh: float | None = None
-            note = behaviour_note
-            prof = self.profile(ref) if ref.probe_id else None
-            if prof is not None and ref.probe_id in suspect_ddvs:
-                beh = ddv_similarity(prof.ddv, suspect_ddvs[ref.probe_id])
-            elif prof is None and not note:
-                note = "reference has no behavioural profile"
-            agreement = self._agreement(ref, suspect_outputs.get(ref.probe_id), matrices)
-            owner, owner_note = self._owner_score(ref, suspect_outputs.get(f"owner:{ref.name}"))
-            signals.append(Signals(ref.name, same, wstrength, wkind, wevid, beh, note, agreement, structure,
-                                   owner, owner_note))
-        return decide(signals)
+        same = ref.sha256 == sha256
+        wstrength: float | None = None
+        wkind, wevid = "", ""
+        structure = None
+        if not same and tensors:
+            sizes = {t.values.size for t in tensors}
+            ref_tensors = self.zoo.tensors(ref)
+            structure = structure_similarity(tensors, ref_tensors)
+            if ref_tensors and sizes & {t.values.size for t in ref_tensors}:
+                wm = compare_weights(tensors, ref_tensors)
+                wstrength, wkind, wevid = wm.strength, wm.kind, wm.evidence
+            elif ref_tensors:
+                wstrength, wkind, wevid = 0.0, "none", "weights: no tensor of a matching size"
+        beh: float | None = None
+        note = behaviour_note
+        prof = self.profile(ref) if ref.probe_id else None
+        if prof is not None and ref.probe_id in suspect_ddvs:
+            beh = ddv_similarity(prof.ddv, suspect_ddvs[ref.probe_id])
+        elif prof is None and not note:
+            note = "reference has no behavioural profile"
+        agreement = self._agreement(ref, suspect_outputs.get(ref.probe_id), matrices)
+        owner, owner_note = self._owner_score(ref, suspect_outputs.get(f"owner:{ref.name}"))
+        return Signals(ref.name, same, wstrength, wkind, wevid, beh, note, agreement, structure,
+                       *_owner_fields(owner), owner_note)
 
     def detail(self, m: Match, tensors: Sequence[Any],
                suspect_ddvs: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:

@@ -247,3 +247,13 @@ def compare_with_owner_data(fa: Any, fb: Any, data_path: str) -> tuple[Any, str]
                              normalization_of(fa), normalization_of(fb)), ""
         except WorkerCallError as exc:
             return None, f"owner evidence not used: {exc}"
+
+
+def owner_outputs_here(conversion: Any, owner: tuple[tuple[str, str], ...], normalization: Any
+                       ) -> dict[str, np.ndarray]:
+    """A suspect's outputs on owner-evidence probes, in a converters worker."""
+    from modelhound.converters import load_runnable
+    from modelhound.fingerprint.binding import single_input
+
+    notes: list[str] = []
+    return run_owner_probes(single_input(load_runnable(conversion, threads=1)), owner, normalization, notes)
