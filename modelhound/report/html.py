@@ -20,7 +20,7 @@ from typing import IO, Any, Mapping, Sequence
 from modelhound import __version__
 from modelhound.report.rows import DETAIL
 from modelhound.report.shared import shared_models
-from modelhound.report.table import evidence_line, human_size, weight_kind
+from modelhound.report.table import closest, evidence_line, human_size, signal_score, weight_kind
 
 #: most models shown as heatmap rows (the highest-scoring first)
 HEATMAP_ROWS = 60
@@ -29,14 +29,6 @@ _PROBLEMS = ("error", "unreadable", "suspected-encrypted")
 
 def _asset(name: str) -> str:
     return resources.files("modelhound.report").joinpath("assets", name).read_text("utf-8")
-
-
-def score(ref: Mapping[str, Any]) -> float:
-    """One similarity in [0, 1] for a (model, reference) cell: the strongest signal."""
-    if ref.get("same_bytes"):
-        return 1.0
-    vals = [ref.get(k) for k in ("weights", "modeldiff", "agreement")]
-    return max([float(v) for v in vals if isinstance(v, (int, float))] + [0.0])
 
 
 def _model_id(r: Mapping[str, Any]) -> str:
@@ -63,17 +55,16 @@ def _signals(r: Mapping[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def _closest(r: Mapping[str, Any]) -> dict[str, Any] | None:
-    """For a model that was not flagged: the closest reference and its scores."""
-    detail = r.get(DETAIL) or {}
-    name = detail.get("closest")
-    for ref in detail.get("references", ()):
-        if ref.get("reference") == name:
-            return {"reference": name, "score": score(ref),
-                    "signals": ", ".join(f"{k} {ref[k]:.2f}" for k in
-                                         ("weights", "modeldiff", "agreement", "structure")
-                                         if isinstance(ref.get(k), (int, float)))}
-    return None
+def _closest(r: dict[str, Any]) -> dict[str, Any] | None:
+    """For a model that was not flagged: the closest reference and its scores (None when
+    no signal links it to any reference)."""
+    ref = closest(r)
+    if ref is None:
+        return None
+    return {"reference": ref["reference"], "score": signal_score(ref),
+            "signals": ", ".join(f"{k} {ref[k]:.2f}" for k in
+                                 ("weights", "modeldiff", "agreement", "structure")
+                                 if isinstance(ref.get(k), (int, float)))}
 
 
 def build_context(rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]],
@@ -132,7 +123,7 @@ def build_context(rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]]
                         for ref in (r.get(DETAIL) or {}).get("references", ())})
     heat_rows = []
     for mid, r in seen.items():
-        cells = {ref["reference"]: score(ref) for ref in r[DETAIL]["references"]}
+        cells = {ref["reference"]: signal_score(ref) for ref in r[DETAIL]["references"]}
         heat_rows.append({"model_id": mid, "entry": r["entry"],
                           "app": os.path.basename(str(r["apk"])),
                           "flagged": r.get("verdict") == "reused", "match": r.get("match") or "",

@@ -121,12 +121,31 @@ def evidence_line(r: dict[str, Any]) -> str:
 _KIND_WORDS = {"identical-weights": "identical", "half-precision": "float16"}
 
 
+def signal_score(ref: dict[str, Any]) -> float:
+    """One similarity in [0, 1] for a (model, reference) pair: its strongest signal (same
+    bytes 1.0; weights, ModelDiff or agreement; structure alone says nothing)."""
+    if ref.get("same_bytes"):
+        return 1.0
+    vals = [ref.get(k) for k in ("weights", "modeldiff", "agreement")]
+    return max([float(v) for v in vals if isinstance(v, (int, float))] + [0.0])
+
+
+def closest(r: dict[str, Any]) -> dict[str, Any] | None:
+    """For a model that was not flagged: the closest reference, when any signal links them."""
+    detail = r.get(DETAIL) or {}
+    for ref in detail.get("references", ()):
+        if ref.get("reference") == detail.get("closest") and signal_score(ref) > 0:
+            return ref
+    return None
+
+
 def _verdict_cell(r: dict[str, Any]) -> str:
     if r.get("verdict") == "reused":
         return f"{r.get('reuse_type')}: {r.get('match')}"
-    closest = (r.get(DETAIL) or {}).get("closest")
+    near = closest(r)
     if r.get("verdict") == "not-reused":
-        return f"not reused (closest {closest})" if closest else "not reused"
+        return (f"not reused (closest {near['reference']} {signal_score(near):.2f})" if near
+                else "not reused")
     return ""
 
 
@@ -236,7 +255,7 @@ INVENTORY_COLUMNS: tuple[Col, ...] = (
     Col("app", app_name, 10, 28, comfort=16, sub=package),
     Col("model", short_entry, 12, 40, lines=2, path=True, comfort=22),
     Col("format", lambda r: str(r.get("format") or ""), 6, 14, comfort=11),
-    Col("size", lambda r: human_size(r.get("size_bytes")), 7, 8, justify="right"),
+    Col("size", lambda r: human_size(r.get("size_bytes")), 8, 8, justify="right"),
     Col("runs", lambda r: str(r.get("runnable") or ""), 4, 4),
     Col("verdict", _verdict_cell, 12, 50, lines=2, style=_reuse_style, comfort=22),
     Col("status", lambda r: str(r.get("status") or ""), 10, 19, lines=2,

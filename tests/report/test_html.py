@@ -51,6 +51,7 @@ def demo_scan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     finally:
         zoo.close()
     out = root / "out"
+    out.mkdir()
     assert main(["scan", str(root / "apps"), "--zoo", str(zoo_dir), "--db", str(out / "r.db"),
                  "--json", str(out / "findings.json"), "--html", str(out / "findings.html"),
                  "--no-table", "--jobs", "1"]) == 0
