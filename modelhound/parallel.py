@@ -185,7 +185,14 @@ def _describe(exc: BaseException) -> str:
 def _serve(conn: Connection, setup: WorkerSetup, work: Callable[[str, str], AppScan]) -> None:
     """Scanning process body: build the later stages, then scan (path, sha256) pairs from
     ``conn`` one at a time, answering ("ok", AppScan) or ("raised", description)."""
+    from modelhound.converters.pool import exit_when_orphaned
+
+    exit_when_orphaned()
+    # SIGTERM (the parent's ScanPool stopping it, or sent to the group) ends this process
+    # the way Ctrl-C does: through the finally below, which stops its conversion worker
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     problem = ""
+    interrupted = False
     try:
         try:
             _init(setup)
@@ -212,10 +219,19 @@ def _serve(conn: Connection, setup: WorkerSetup, work: Callable[[str, str], AppS
             except Exception as exc:  # noqa: BLE001 - e.g. a result that does not pickle
                 conn.send(("raised", _describe(exc)))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent decides
-        return
+        interrupted = True
     finally:
+        # on the way out a further signal must not cut the clean-up short with a traceback:
+        # ignore both while the conversion worker is stopped, then SIGTERM just ends us
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if _ANALYZER is not None:
-            _ANALYZER.close()
+            _ANALYZER.close(kill=interrupted)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @dataclass(eq=False)
@@ -256,8 +272,8 @@ class ScanPool:
     def __enter__(self) -> "ScanPool":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(now=exc_type is not None)
 
     def submit(self, path: str, digest: str) -> _Task:
         """Queue one input; its result comes from :meth:`result`."""
@@ -333,19 +349,27 @@ class ScanPool:
             times = "twice" if task.attempts == 2 else f"{task.attempts} times"
             task.result = failed(task.path, f"scanning process died {times}", cause, task.digest)
 
-    def close(self) -> None:
-        """Stop every process: ask, wait a little, then terminate."""
+    def close(self, now: bool = False) -> None:
+        """Stop every process: ask, wait a little, then terminate. ``now`` (an interrupted
+        scan): a process busy on an input is terminated at once (SIGTERM; it stops its
+        conversion worker on the way out) instead of being waited for."""
         workers = self._idle + self._busy
         for w in workers:
+            if now and w in self._busy:
+                w.process.terminate()
+                continue
             try:
                 w.conn.send(None)
             except OSError:
                 pass
         for w in workers:
-            w.process.join(10)
+            w.process.join(5 if now else 10)
             if w.process.is_alive():
                 w.process.terminate()
                 w.process.join(5)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join()
             w.conn.close()
         self._idle, self._busy = [], []
 

@@ -21,15 +21,46 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Iterator
 
+from modelhound import nativelog
 from modelhound.converters.interface import Conversion
 from modelhound.records import FoundModel
 
 #: Default wall-time limit per model, seconds (tf2onnx needs ~80 s on a 7k-node LSTM).
 TIMEOUT_S = 300.0
-#: Default address-space limit per worker, MiB (TF + ORT + LiteRT map ~1.4 GiB at rest).
+#: Default address-space limit per worker, MiB (TF + ORT + LiteRT map ~1.4 GiB at rest;
+#: VmPeak 1.5 GiB after warm-up). ``MODELHOUND_WORKER_MEMORY_MB`` overrides it.
 MEMORY_MB = 6144
+MEMORY_ENV = "MODELHOUND_WORKER_MEMORY_MB"
+
+
+def default_memory_mb() -> int:
+    """The worker memory limit: ``MODELHOUND_WORKER_MEMORY_MB`` when set, else MEMORY_MB."""
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    if not text:
+        return MEMORY_MB
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{MEMORY_ENV}={text!r}: not a number of MiB") from None
+    if value < 256:
+        raise ValueError(f"{MEMORY_ENV}={value}: below 256 MiB no runtime can start")
+    return value
 #: Longest a worker may take to start and import its runtimes, seconds.
 STARTUP_S = 180.0
+
+
+def exit_when_orphaned(interval_s: float = 0.5) -> None:
+    """End this process as soon as its parent is gone (a daemon thread watching the parent
+    id): a worker busy on a model must not outlive a scan that was killed or interrupted."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="modelhound-orphan-watch", daemon=True).start()
 
 
 def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> None:
@@ -37,16 +68,19 @@ def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> No
     import resource
     from multiprocessing.connection import Connection
 
+    exit_when_orphaned()
+    # the scan decides about Ctrl-C (it reaches the whole process group) and SIGTERM: the
+    # worker only ends when told, when its parent goes, or when killed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if quiet:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     inbox = Connection(read_fd, writable=False)
     outbox = Connection(write_fd, readable=False)
+    if quiet:  # native output: to the log, and into the reason of a failed answer
+        inbox, outbox = nativelog.capture_worker(inbox, outbox)
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -190,9 +224,9 @@ class _Worker:
                 conn.close()
         self._send = self._recv = None
 
-    def stop(self) -> None:
-        """Ask the process to finish, then make sure it is gone."""
-        if self._alive() and self._send is not None:
+    def stop(self, kill: bool = False) -> None:
+        """Ask the process to finish, then make sure it is gone (``kill``: at once)."""
+        if self._alive() and self._send is not None and not kill:
             try:
                 self._send.send(None)
                 self._proc.wait(5)  # type: ignore[union-attr]
@@ -250,10 +284,14 @@ class _Worker:
 
     def convert(self, found: FoundModel, timeout_s: float) -> Conversion:
         """Convert one model in this worker, within ``timeout_s``."""
+        from modelhound.converters.registry import OUT_OF_MEMORY
+
         try:
             result: Conversion = self._exchange(found, timeout_s)
         except WorkerCallError as exc:
             return Conversion(found.entry.sha256, False, reason=f"{found.entry.entry}: {exc}")
+        if OUT_OF_MEMORY in (result.reason or ""):
+            self.stop()  # runtimes that ran out of memory may be left damaged: start afresh
         return result
 
 
@@ -265,10 +303,12 @@ class ConverterPool:
     """
 
     def __init__(self, workers: int = 1, *, timeout_s: float = TIMEOUT_S,
-                 memory_mb: int = MEMORY_MB, quiet: bool = True) -> None:
-        """Create the pool; processes start lazily, on first use."""
+                 memory_mb: int | None = None, quiet: bool = True) -> None:
+        """Create the pool; processes start lazily, on first use. ``memory_mb``: each
+        worker's address-space limit (default: :func:`default_memory_mb`)."""
         if workers < 1:
             raise ValueError(f"workers must be >= 1, not {workers}")
+        memory_mb = memory_mb or default_memory_mb()
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.workers = workers
@@ -282,8 +322,8 @@ class ConverterPool:
     def __enter__(self) -> "ConverterPool":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(kill=exc_type is not None)
 
     def convert(self, found: FoundModel) -> Conversion:
         """Convert one model in an idle worker (waits for one)."""
@@ -320,14 +360,15 @@ class ConverterPool:
         """Process ids of the running workers (for monitoring)."""
         return tuple(w.pid for w in self._all if w.pid is not None)
 
-    def close(self) -> None:
-        """Stop every worker process."""
+    def close(self, kill: bool = False) -> None:
+        """Stop every worker process (``kill``: at once, e.g. when the scan is interrupted,
+        rather than after the model each is converting)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
         for w in self._all:
-            w.stop()
+            w.stop(kill=kill)
 
 
 if __name__ == "__main__":

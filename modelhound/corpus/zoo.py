@@ -85,6 +85,9 @@ class Reference:
     onnx_file: str = ""
     added: str = ""
     params: int | None = None
+    hashes: tuple[tuple[str, str], ...] = ()
+    """(file relative to the zoo, sha256) of every file the reference was stored with; a
+    file deleted or altered since makes :meth:`Zoo.verify` refuse the reference."""
 
     def to_json(self) -> str:
         """Serialised record for the index."""
@@ -96,6 +99,7 @@ class Reference:
         d = json.loads(text)
         for k in ("inputs", "outputs", "files"):
             d[k] = tuple(d.get(k, ()))
+        d["hashes"] = tuple((str(f), str(h)) for f, h in d.get("hashes", ()))
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -115,32 +119,70 @@ class Zoo:
     @classmethod
     def open(cls, path: str | os.PathLike[str], create: bool = False) -> "Zoo":
         """Open a zoo; ``create`` makes an empty one where there is none."""
+        from modelhound.errors import StoreError
+        from modelhound.store import inspect_database
+
         p = Path(path)
         index = p / "zoo.sqlite"
-        if not index.exists():
+        try:
+            version = inspect_database(
+                str(index), what="zoo index",
+                hint="modelhound never writes into a zoo index it did not make; give --zoo "
+                     "another folder")
+        except StoreError as e:
+            raise CorpusError(str(e)) from e
+        if version is None:
             if not create:
                 raise CorpusError(f"{p}: no zoo here (create one with `modelhound zoo add`)")
             p.mkdir(parents=True, exist_ok=True)
+        elif version != ZOO_SCHEMA_VERSION:
+            raise CorpusError(
+                f"{p}: zoo has schema version {version}, this modelhound reads version "
+                f"{ZOO_SCHEMA_VERSION}; rebuild it in a new folder (`modelhound zoo add` / "
+                "`zoo import-wheel`); the zoo is left as it is"
+            )
         try:
             db = sqlite3.connect(index, isolation_level=None)
             db.execute("PRAGMA foreign_keys=ON")
-            db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise CorpusError(f"{index}: not a modelhound zoo index ({e})") from e
-        zoo = cls(p, db)
-        zoo._check_version()
-        return zoo
+            if version is None:
+                db.executescript(_SCHEMA)
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('generator', ?)",
+                           (str(ZOO_SCHEMA_VERSION), f"modelhound {__version__}"))
+        except sqlite3.Error as e:
+            raise CorpusError(f"{index}: cannot open the zoo index ({e})") from e
+        return cls(p, db)
 
-    def _check_version(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('generator', ?)",
-                             (str(ZOO_SCHEMA_VERSION), f"modelhound {__version__}"))
-        elif row[0] != str(ZOO_SCHEMA_VERSION):
-            raise CorpusError(
-                f"{self.path}: zoo has schema version {row[0]}, this modelhound reads version "
-                f"{ZOO_SCHEMA_VERSION}; rebuild it (`modelhound zoo add` / `zoo import-wheel`)"
-            )
+    def verify(self, ref: Reference) -> str:
+        """'' when the reference's files are as they were stored, else what is wrong (a file
+        deleted or altered since). References stored before hashes were kept are checked by
+        their model file's sha256."""
+        import hashlib
+
+        expected = list(ref.hashes) or ([(ref.files[0], ref.sha256)] if ref.files else [])
+        for rel, sha in expected:
+            path = self.path / rel
+            try:
+                h = hashlib.sha256()
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+            except OSError as e:
+                return f"{rel}: {e.strerror or e}"
+            if h.hexdigest() != sha:
+                return f"{rel}: altered since it was stored (sha256 {h.hexdigest()[:12]}..., " \
+                       f"stored {sha[:12]}...)"
+        return ""
+
+    def _hashes(self, ref: Reference) -> tuple[tuple[str, str], ...]:
+        import hashlib
+
+        rels = list(ref.files) + [ref.onnx_file] if ref.onnx_file else list(ref.files)
+        for extra in ("profile.json", "behaviour.npz"):
+            rel = f"refs/{ref.name}/{extra}"
+            if (self.path / rel).exists():
+                rels.append(rel)
+        return tuple((rel, hashlib.sha256((self.path / rel).read_bytes()).hexdigest())
+                     for rel in dict.fromkeys(rels) if (self.path / rel).exists())
 
     def close(self) -> None:
         """Close the index."""
@@ -148,22 +190,41 @@ class Zoo:
 
     # -- reading --------------------------------------------------------------------------
 
+    def _query(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of a query; a damaged index is a CorpusError naming the zoo."""
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except (sqlite3.Error, UnicodeDecodeError) as e:
+            raise CorpusError(f"{self.path}: the zoo index is damaged ({e})") from e
+
+    def _record(self, text: Any) -> Reference:
+        try:
+            ref = Reference.from_json(text)
+            files = [*ref.files, *(f for f, _ in ref.hashes)] + ([ref.onnx_file] if ref.onnx_file else [])
+            if not ref.files or not all(
+                    isinstance(f, str) and f and not os.path.isabs(f) and ".." not in Path(f).parts
+                    for f in files):
+                raise ValueError(f"files {ref.files!r:.80} are not paths inside the zoo")
+            return ref
+        except (TypeError, ValueError, AttributeError) as e:
+            raise CorpusError(f"{self.path}: the zoo index holds a damaged reference record "
+                              f"({type(e).__name__}: {e})") from e
+
     def references(self) -> list[Reference]:
         """All references, by name."""
-        return [Reference.from_json(r) for (r,) in
-                self._db.execute("SELECT record FROM refs ORDER BY name")]
+        return [self._record(r) for (r,) in self._query("SELECT record FROM refs ORDER BY name")]
 
     def get(self, name: str) -> Reference:
         """One reference; CorpusError when absent."""
-        row = self._db.execute("SELECT record FROM refs WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        rows = self._query("SELECT record FROM refs WHERE name = ?", name)
+        if not rows:
             raise CorpusError(f"{self.path}: no reference named {name!r}")
-        return Reference.from_json(row[0])
+        return self._record(rows[0][0])
 
     def by_sha256(self, sha: str) -> list[Reference]:
         """References whose original file has this sha256."""
-        return [Reference.from_json(r) for (r,) in
-                self._db.execute("SELECT record FROM refs WHERE sha256 = ? ORDER BY name", (sha,))]
+        return [self._record(r) for (r,) in
+                self._query("SELECT record FROM refs WHERE sha256 = ? ORDER BY name", sha)]
 
     def by_tensor_keys(self, keys: Iterable[str]) -> dict[str, int]:
         """name -> how many of ``keys`` (weight-multiset hashes) each reference shares."""
@@ -252,7 +313,10 @@ class Zoo:
             np.savez_compressed(fh, **probes.to_npz())
 
     def insert(self, ref: Reference, tensor_keys: Iterable[tuple[str, int]] = ()) -> None:
-        """Add (or replace) a reference in the index."""
+        """Add (or replace) a reference in the index, with the hashes of its files."""
+        from dataclasses import replace
+
+        ref = replace(ref, hashes=self._hashes(ref))
         self._db.execute("BEGIN")
         self._db.execute("DELETE FROM refs WHERE name = ?", (ref.name,))
         self._db.execute("INSERT INTO refs VALUES (?,?,?)", (ref.name, ref.sha256, ref.to_json()))

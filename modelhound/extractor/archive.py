@@ -108,7 +108,7 @@ def read_head(member: Member, n: int, budget: Budget) -> bytes:
         with member.opener() as f:
             head = _read_capped(f, n)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
-            RuntimeError, struct.error) as e:
+            RuntimeError, struct.error, ValueError) as e:
         raise ExtractError(f"{member.path}: cannot read entry ({e})") from e
     budget.charge(len(head), member.path)
     return head
@@ -133,7 +133,7 @@ def read_all(member: Member, budget: Budget) -> bytes:
         with member.opener() as f:
             data = _read_capped(f, lim.max_entry_bytes + 1)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
-            RuntimeError, struct.error) as e:
+            RuntimeError, struct.error, ValueError) as e:
         raise ExtractError(f"{member.path}: cannot read entry ({e})") from e
     if len(data) > lim.max_entry_bytes:
         raise LimitExceeded(f"{member.path}: entry is larger than {lim.max_entry_bytes} bytes")
@@ -174,6 +174,8 @@ def _zip_opener(zf: zipfile.ZipFile, fp: IO[bytes], info: zipfile.ZipInfo,
     def opener() -> IO[bytes]:
         try:
             return zf.open(info)
+        except UnicodeDecodeError:  # a local header name zipfile cannot decode: Android
+            return _raw_opener(fp, info, total)()  # reads by offset all the same
         except zipfile.BadZipFile as e:
             if "differ" not in str(e) and "Overlapped" not in str(e):
                 raise
@@ -360,7 +362,15 @@ def tar_members(data: bytes, prefix: str, budget: Budget) -> Iterator[Member]:
     except tarfile.TarError as e:
         raise ExtractError(f"{prefix.rstrip('!/')}: unreadable tar archive ({e})") from e
     count = 0
-    for ti in tf:
+    members = iter(tf)
+    while True:
+        try:
+            ti = next(members)
+        except StopIteration:
+            break
+        except (tarfile.TarError, EOFError, zlib.error) as e:
+            raise ExtractError(f"{prefix.rstrip('!/')}: tar archive ends in a damaged "
+                               f"header ({e})") from e
         count += 1
         if budget.entries + count > budget.limits.max_entries:
             break
@@ -368,8 +378,13 @@ def tar_members(data: bytes, prefix: str, budget: Budget) -> Iterator[Member]:
             continue
 
         def opener(ti: tarfile.TarInfo = ti) -> IO[bytes]:
-            f = tf.extractfile(ti)
-            return f if f is not None else io.BytesIO()
+            # the tar is in memory: read the member now, so a damaged one fails here as an
+            # ExtractError rather than mid-read with tarfile's own errors
+            try:
+                f = tf.extractfile(ti)
+                return io.BytesIO(f.read() if f is not None else b"")
+            except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+                raise ExtractError(f"{prefix}{ti.name}: damaged tar member ({e})") from e
 
         yield Member(f"{prefix}{ti.name}", ti.name, ti.size, ti.size, opener=opener)
     budget.entries += count

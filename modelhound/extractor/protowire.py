@@ -12,6 +12,14 @@ from dataclasses import dataclass
 VARINT, FIXED64, LEN, SGROUP, EGROUP, FIXED32 = 0, 1, 2, 3, 4, 5
 
 
+def text(value: object) -> str:
+    """A protobuf string field as text: proto2 hands back ``bytes`` for one that is not
+    valid UTF-8 (hostile files do that), which must not mix with ``str`` downstream."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
 class WireError(ValueError):
     """The bytes are not a well-formed protobuf message."""
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from modelhound.errors import ExtractError
 from modelhound.records import ModelFormat
@@ -57,6 +58,9 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
         ModelFormat.NCNN: _ncnn,
         ModelFormat.PYTORCH: _pytorch,
         ModelFormat.KERAS_H5: _keras,
+        ModelFormat.TFJS: _tfjs,
+        ModelFormat.MNN: _mnn,
+        ModelFormat.ORT: _ort,
     }
     reader = readers.get(fmt)
     if reader is None:
@@ -66,7 +70,7 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
     except ExtractError:
         raise
     except (ValueError, KeyError, IndexError, TypeError, struct.error, EOFError,
-            pickle.UnpicklingError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+            pickle.UnpicklingError, zipfile.BadZipFile, UnicodeDecodeError, DecodeError) as e:
         raise ExtractError(f"cannot read {fmt.value} weights ({type(e).__name__}: {e})") from e
     return [t for t in tensors if t.values.size >= MIN_WEIGHT_ELEMENTS]
 
@@ -131,25 +135,49 @@ def _dequantize_tflite(arr: np.ndarray, q: Any) -> np.ndarray:
 # --- ONNX ---------------------------------------------------------------------------------
 
 
+def _onnx_graphs(graph: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """The graph and every subgraph of its control-flow nodes (If, Loop, Scan), depth first."""
+    import onnx
+
+    yield prefix, graph
+    if depth >= 16:
+        return
+    for node in graph.node:
+        for a in node.attribute:
+            subs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
+            for i, sub in enumerate(subs):
+                tag = a.name if len(subs) == 1 else f"{a.name}{i}"
+                yield from _onnx_graphs(sub, f"{prefix}{node.name or node.op_type}/{tag}/",
+                                        depth + 1)
+
+
 def _onnx(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    """Initializers and Constant nodes of the main graph and of every If/Loop/Scan body."""
     import onnx
     from onnx import numpy_helper
 
+    from modelhound.extractor.formats.onnx import graph_only
+
     model = onnx.load_model_from_string(data)
+    reason = graph_only(model)
+    if reason:
+        raise ExtractError(f"ONNX {reason}")
     out = []
-    for init in model.graph.initializer:
-        if init.data_location == onnx.TensorProto.EXTERNAL:
-            continue
-        arr = numpy_helper.to_array(init)
-        if arr.dtype.kind in "fiu" and arr.dtype not in (np.int64, np.int32) or arr.dtype == np.int8:
-            out.append(NamedTensor(init.name, _f32(arr), arr.dtype.name))
-    for node in model.graph.node:
-        if node.op_type == "Constant":
+    for prefix, graph in _onnx_graphs(model.graph):
+        for init in graph.initializer:
+            if init.data_location == onnx.TensorProto.EXTERNAL:
+                continue
+            arr = numpy_helper.to_array(init)
+            if arr.dtype.kind in "fiu" and arr.dtype not in (np.int64, np.int32) or arr.dtype == np.int8:
+                out.append(NamedTensor(prefix + init.name, _f32(arr), arr.dtype.name))
+        for node in graph.node:
+            if node.op_type != "Constant":
+                continue
             for a in node.attribute:
-                if a.name == "value" and a.t.dims:
+                if a.name == "value" and a.t.dims and a.t.data_location != onnx.TensorProto.EXTERNAL:
                     arr = numpy_helper.to_array(a.t)
                     if arr.dtype.kind == "f":
-                        out.append(NamedTensor(node.output[0], _f32(arr), arr.dtype.name))
+                        out.append(NamedTensor(prefix + node.output[0], _f32(arr), arr.dtype.name))
     return out
 
 
@@ -255,6 +283,11 @@ def _ncnn(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[
             c = num(p, 0)
             for part in ("slope", "mean", "var", "bias"):
                 take(c, False, f"{lname}/{part}", (c,))
+        elif ltype == "MemoryData":  # a constant blob (pnnx: an ONNX initializer)
+            dims = [d for d in (num(p, 0), num(p, 1), num(p, 11), num(p, 2)) if d > 0]
+            n = int(np.prod(dims)) if dims else 0
+            if n:
+                take(n, False, f"{lname}/data", tuple(reversed(dims)))
         elif ltype == "Scale" and num(p, 0) > 0:
             take(num(p, 0), False, f"{lname}/scale", (num(p, 0),))
             if num(p, 1):
@@ -316,12 +349,47 @@ class _Dtype:
         self.name = name
 
 
+#: memo slots a pickle may address: the C unpickler grows its memo table to the largest
+#: index a PUT names, so one hostile LONG_BINPUT would ask for gigabytes
+MAX_PICKLE_MEMO = 1 << 20
+
+
+def _check_pickle(f: io.BytesIO) -> None:
+    """Walk the next pickle's opcodes (without running them) and refuse memo indices past
+    MAX_PICKLE_MEMO; leaves the stream where it was."""
+    import pickletools
+
+    import warnings
+
+    start = f.tell()
+    try:
+        with warnings.catch_warnings():  # hostile string escapes make pickletools warn
+            warnings.simplefilter("ignore")
+            for op, arg, _ in pickletools.genops(f):
+                if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET",
+                               "LONG_BINGET") and (
+                        not isinstance(arg, int) or not 0 <= arg < MAX_PICKLE_MEMO):
+                    raise pickle.UnpicklingError(f"pickle memo index {arg!r:.20} out of bounds")
+    finally:
+        f.seek(start)
+
+
 class _SafeUnpickler(pickle.Unpickler):
     """Builds tensors, dicts and inert objects; refuses any other global."""
 
     def __init__(self, f: io.BytesIO, storage_dtypes: dict[str, Any]) -> None:
+        _check_pickle(f)
         super().__init__(f)
         self._dtypes = storage_dtypes
+
+    def load(self) -> Any:
+        """Unpickle; what a hostile pickle makes the opcodes do (BUILD on an int, REDUCE
+        with the wrong arguments ...) is an UnpicklingError."""
+        try:
+            return super().load()
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError, RecursionError,
+                OverflowError) as e:
+            raise pickle.UnpicklingError(f"malformed pickle ({type(e).__name__}: {e})") from e
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "collections" and name == "OrderedDict":
@@ -374,6 +442,14 @@ def _materialize(name: str, t: _LazyTensor, raw: bytes) -> NamedTensor | None:
     storage = np.frombuffer(raw, dtype=dtype)
     if not t.size:
         return None
+    # as_strided reads wherever the numbers say: every one must be a sane, non-negative int
+    # (a negative stride or offset would read memory before the buffer, a huge one overflow)
+    numbers = (t.offset, *t.size, *t.stride)
+    if len(t.size) != len(t.stride) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 1 << 40 for n in numbers):
+        raise ExtractError(f"tensor {name} has an invalid offset, size or stride")
+    if 0 in t.size:
+        return None
     needed = t.offset + sum((s - 1) * st for s, st in zip(t.size, t.stride)) + 1
     if needed > storage.size:
         raise ExtractError(f"tensor {name} reaches past its storage")
@@ -398,12 +474,14 @@ def _pytorch_legacy(data: bytes) -> list[NamedTensor]:
     obj = _SafeUnpickler(f, dtypes).load()
     keys = _SafeUnpickler(f, dtypes).load()
     raws: dict[str, bytes] = {}
+    if not isinstance(keys, list):
+        raise ExtractError("legacy PyTorch file without a storage key list")
     for key in keys:
         (numel,) = struct.unpack("<q", f.read(8))
         itemsize = np.dtype(dtypes.get(str(key), np.float32)).itemsize
+        if numel < 0 or numel * itemsize > len(data) - f.tell():
+            raise ExtractError(f"storage {key} is truncated (claims {numel} elements)")
         raw = f.read(numel * itemsize)
-        if len(raw) != numel * itemsize:
-            raise ExtractError(f"storage {key} is truncated")
         raws[str(key)] = raw
     out = []
     for name, t in _walk(obj, ""):
@@ -445,12 +523,69 @@ def _keras(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list
     if subformat != "hdf5":
         raise ExtractError(f"Keras {subformat} weights cannot be read yet")
     out: list[NamedTensor] = []
-    with h5py.File(io.BytesIO(data), "r") as f:
-        root = f["model_weights"] if "model_weights" in f else f
+    try:
+        with h5py.File(io.BytesIO(data), "r") as f:
+            root = f["model_weights"] if "model_weights" in f else f
 
-        def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset) and obj.dtype.kind == "f" and obj.size:
-                out.append(NamedTensor(name, _f32(obj[()]), obj.dtype.name))
+            def visit(name: str, obj: Any) -> None:
+                if isinstance(obj, h5py.Dataset) and obj.dtype.kind == "f" and obj.size:
+                    out.append(NamedTensor(name, _f32(obj[()]), obj.dtype.name))
 
-        root.visititems(visit)
+            root.visititems(visit)
+    except (OSError, RuntimeError, OverflowError) as e:  # how h5py reports a malformed file
+        raise ExtractError(f"not a readable HDF5 file ({e})") from e
+    return out
+
+
+# --- TensorFlow.js ------------------------------------------------------------------------
+
+
+def _tfjs(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.extractor.formats import tfjs
+
+    return [NamedTensor(name, values, stored)
+            for name, values, stored in tfjs.read_weights(data, companions)
+            if stored not in ("int32", "bool")]
+
+
+# --- MNN ----------------------------------------------------------------------------------
+
+
+def _mnn(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.extractor.formats import mnn
+
+    found = mnn.read(data)
+    if found.graph_only:
+        raise ExtractError(f"graph-only MNN file: none of its {found.weighted_ops} convolution "
+                           "and dense ops carries weights (a benchmark model, not a trained one)")
+    return [NamedTensor(name, _f32(values), stored) for name, values, stored in found.tensors]
+
+
+# --- onnxruntime ORT format ---------------------------------------------------------------
+
+#: ORT TensorDataType (the ONNX TensorProto numbering) -> numpy
+_ORT_NP = {1: np.float32, 2: np.uint8, 3: np.int8, 10: np.float16, 11: np.float64}
+
+
+def _ort(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    """Initializers of the ORT flatbuffer (main graph), with onnxruntime's own bindings."""
+    from onnxruntime.tools.ort_format_model.ort_flatbuffers_py import fbs
+
+    session = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0)
+    model = session.Model()
+    graph = model.Graph() if model is not None else None
+    if graph is None:
+        raise ExtractError("ORT file holds no graph")
+    out = []
+    for i in range(graph.InitializersLength()):
+        t = graph.Initializers(i)
+        dtype = _ORT_NP.get(t.DataType())
+        if dtype is None or not t.RawDataLength():
+            continue
+        arr = np.frombuffer(t.RawDataAsNumpy().tobytes(), dtype=dtype)
+        shape = tuple(int(d) for d in t.DimsAsNumpy()) if t.DimsLength() else (arr.size,)
+        if int(np.prod(shape)) == arr.size:
+            arr = arr.reshape(shape)
+        out.append(NamedTensor((t.Name() or b"").decode("utf-8", "replace"), _f32(arr),
+                               np.dtype(dtype).name))
     return out

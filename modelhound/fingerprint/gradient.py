@@ -64,6 +64,32 @@ def _stub_torchvision() -> None:
     sys.modules["torchvision.ops"] = ops
 
 
+def _slice_with_tuples() -> None:
+    """onnx2torch 1.5 indexes tensors with a *list* of slices (``x[[slice, slice]]``), which
+    torch deprecates (a UserWarning on every Slice node: "will be interpreted as tensor
+    index"). Its ``_do_slice`` is replaced by one that indexes with the tuple it means, so
+    the result stays right when torch changes the list meaning, and nothing warns."""
+    from onnx2torch.node_converters import slice as o2t_slice
+
+    if getattr(o2t_slice._do_slice, "_modelhound", False):
+        return
+
+    def _do_slice(x: Any, flip_dims: list[Any], pos_axes_slices: list[Any],
+                  neg_axes_slices: list[Any]) -> Any:
+        import torch
+
+        if flip_dims:
+            x = torch.flip(x, dims=flip_dims)
+        if pos_axes_slices:
+            x = x[tuple(pos_axes_slices)]
+        if neg_axes_slices:
+            x = x[tuple(neg_axes_slices)]
+        return x
+
+    _do_slice._modelhound = True  # type: ignore[attr-defined]
+    o2t_slice._do_slice = _do_slice
+
+
 #: end index meaning "to the end" in a rewritten Slice.
 _TO_END = np.iinfo(np.int64).max
 
@@ -216,6 +242,7 @@ def load_differentiable(onnx_model: bytes) -> Any:
     _stub_torchvision()
     import onnx2torch
 
+    _slice_with_tuples()
     try:
         module = onnx2torch.convert(onnx.load_from_string(gradient_form(onnx_model)))
     except Exception as exc:  # noqa: BLE001 - onnx2torch raises bare NotImplementedError/KeyError
@@ -306,16 +333,10 @@ def pgd_perturb(module: Any, x_float: np.ndarray, config: PgdConfig, threads: in
     """
     import torch
 
-    import warnings
-
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with warnings.catch_warnings():
-            # onnx2torch's Slice indexes with a list (a deprecation warning per pass)
-            warnings.filterwarnings("ignore", message="Using a non-tuple sequence",
-                                    category=UserWarning)
-            return _pgd(module, x_float, config, batched)
+        return _pgd(module, x_float, config, batched)  # Slice warns not: _slice_with_tuples
     finally:
         torch.set_num_threads(previous)
 

@@ -7,6 +7,7 @@ from collections import Counter
 
 from modelhound.errors import ExtractError
 from modelhound.extractor import protowire as pw
+from modelhound.extractor.protowire import text
 from modelhound.records import ModelFormat, ModelInfo, Sniffed, TensorSpec
 
 _GRAPH_FIELDS = {1: pw.LEN, 2: pw.LEN, 3: pw.VARINT, 4: pw.LEN}
@@ -62,11 +63,11 @@ def describe(data: bytes) -> ModelInfo:
         raise ExtractError(f"malformed TensorFlow GraphDef ({e})") from e
     if not graph.node:
         raise ExtractError("GraphDef has no nodes")
-    ops = Counter(n.op for n in graph.node)
+    ops = Counter(text(n.op) for n in graph.node)
     consumed = set()
     for n in graph.node:
         for i in n.input:
-            consumed.add(i.lstrip("^").split(":")[0])
+            consumed.add(text(i).lstrip("^").split(":")[0])
     inputs, outputs = [], []
     params = 0
     wdtypes = set()
@@ -77,7 +78,7 @@ def describe(data: bytes) -> ModelInfo:
             if "shape" in a and not a["shape"].shape.unknown_rank:
                 shape = tuple(int(d.size) for d in a["shape"].shape.dim)
             dtype = tfp.DTYPES.get(a["dtype"].type, "unknown") if "dtype" in a else "unknown"
-            inputs.append(TensorSpec(n.name, shape, dtype, layout="NHWC" if len(shape) == 4 else None))
+            inputs.append(TensorSpec(text(n.name), shape, dtype, layout="NHWC" if len(shape) == 4 else None))
         elif n.op == "Const" and "value" in a:
             t = a["value"].tensor
             count = 1
@@ -86,9 +87,9 @@ def describe(data: bytes) -> ModelInfo:
             if t.tensor_shape.dim:
                 params += count
                 wdtypes.add(tfp.DTYPES.get(t.dtype, "other"))
-        if n.name not in consumed and n.op not in _NOT_OUTPUTS:
+        if text(n.name) not in consumed and text(n.op) not in _NOT_OUTPUTS:
             dtype = tfp.DTYPES.get(a["T"].type, "unknown") if "T" in a else "unknown"
-            outputs.append(TensorSpec(n.name, (), dtype))
+            outputs.append(TensorSpec(text(n.name), (), dtype))
     producer = f"GraphDef producer {graph.versions.producer}" if graph.HasField("versions") else ""
     return ModelInfo(
         inputs=tuple(inputs),

@@ -1,0 +1,159 @@
+"""Each fuzzing finding, fixed at its root: the minimised input (fuzz/regressions) ends in
+the project's own error, with the reason a user reads, instead of a foreign exception."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelhound import samples
+from modelhound.errors import ExtractError
+from modelhound.extractor import extract
+from modelhound.extractor.formats import describe, sniff
+from modelhound.extractor.tensors import MAX_PICKLE_MEMO, _LazyTensor, _materialize, _StorageRef
+from modelhound.extractor.tensors import read_tensors
+from modelhound.records import ModelFormat, Status
+
+REG = Path(__file__).resolve().parent.parent.parent / "fuzz" / "regressions"
+
+
+def _read(fmt: ModelFormat, sub: str, data: bytes) -> str:
+    with pytest.raises(ExtractError) as e:
+        read_tensors(fmt, sub, data)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("name,fmt,sub,reason", [
+    ("onnx/protobuf-decode-error", ModelFormat.ONNX, "", "DecodeError"),
+    ("graphdef/protobuf-decode-error", ModelFormat.TF_GRAPHDEF, "", "DecodeError"),
+    ("keras/truncated-superblock", ModelFormat.KERAS_H5, "hdf5", "not a readable HDF5 file"),
+    ("keras/link-message-missing", ModelFormat.KERAS_H5, "hdf5", "not a readable HDF5 file"),
+    ("keras/offset-overflow", ModelFormat.KERAS_H5, "hdf5", "not a readable HDF5 file"),
+    ("pytorch/huge-memo-index", ModelFormat.PYTORCH, "legacy-pickle", "memo index"),
+    ("pytorch/memo-index-hang", ModelFormat.PYTORCH, "legacy-pickle", "memo index"),
+    ("pytorch/build-on-int", ModelFormat.PYTORCH, "legacy-pickle", "cannot read pytorch weights"),
+])
+def test_weight_readers_refuse_malformed_files_with_their_own_error(name, fmt, sub, reason):
+    data = (REG / name).read_bytes()
+    assert reason in _read(fmt, sub, data)
+
+
+@pytest.mark.parametrize("name", ["onnx/name-not-utf8", "graphdef/op-not-utf8"])
+def test_names_that_are_not_utf8_are_described_as_text(name):
+    data = (REG / name).read_bytes()
+    s = sniff(data, "model.bin", len(data))
+    assert s is not None
+    info = describe(s, data)
+    for value in [*(t for t, _ in info.op_types), *(t.name for t in info.inputs + info.outputs)]:
+        assert isinstance(value, str)
+
+
+def test_a_pickle_whose_opcodes_misuse_objects_is_a_malformed_pickle():
+    header = b"".join(pickle.dumps(x, protocol=2) for x in (0x1950A86A20F9469CFC6C, 1001, {}))
+    build_on_int = b"\x80\x02K\x01}b."  # BUILD: set the state of the int 1
+    assert "malformed pickle" in _read(ModelFormat.PYTORCH, "legacy-pickle",
+                                       header + build_on_int)
+
+
+def test_a_legacy_pickle_naming_a_huge_memo_slot_is_refused_before_unpickling():
+    body = pickle.dumps(1, protocol=2)[:-1]  # a LONG_BINPUT past the bound, then STOP
+    hostile = body[:2] + b"r" + struct.pack("<I", MAX_PICKLE_MEMO + 1) + body[2:] + b"."
+    header = b"".join(pickle.dumps(x, protocol=2) for x in (0x1950A86A20F9469CFC6C, 1001, {}))
+    assert "memo index" in _read(ModelFormat.PYTORCH, "legacy-pickle", header + hostile)
+
+
+@pytest.mark.parametrize("offset,size,stride", [
+    (0, (4, 4), (-4, 1)),            # negative stride: would read before the buffer
+    (-8, (2,), (1,)),                # negative offset
+    (0, (1 << 62, 2), (1, 1)),       # overflowing size
+    (0, (2, 2), (2,)),               # rank mismatch
+])
+def test_a_pytorch_tensor_whose_view_leaves_its_storage_is_refused(offset, size, stride):
+    raw = np.arange(16, dtype=np.float32).tobytes()
+    t = _LazyTensor(_StorageRef("0", np.float32, 16), offset, size, stride)
+    with pytest.raises(ExtractError, match="invalid offset, size or stride"):
+        _materialize("w", t, raw)
+
+
+def test_a_legacy_storage_claiming_more_than_the_file_holds_is_truncated_not_allocated():
+    from fuzz.harnesses.pytorch import _legacy
+
+    data = _legacy()
+    i = data.rindex(struct.pack("<q", 64))
+    hostile = data[:i] + struct.pack("<q", 1 << 61) + data[i + 8:]
+    assert "truncated" in _read(ModelFormat.PYTORCH, "legacy-pickle", hostile)
+
+
+def test_a_damaged_tar_member_is_an_unreadable_row_not_an_internal_error(tmp_path):
+    path = tmp_path / "models.tar.gz"
+    path.write_bytes((REG / "archive" / "tar-member-truncated").read_bytes()[1:])
+    result = extract(str(path))
+    reasons = [r.reason for r in result.others] + [m.entry.reason for m in result.models]
+    assert not any("internal error" in r for r in reasons)
+    assert result.error or any("tar" in r for r in reasons)
+
+
+def test_a_zip_entry_whose_local_name_is_not_utf8_is_read_by_offset_as_android_does(tmp_path):
+    tfl = samples.tflite_model(seed=3)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("assets/m.tflite", tfl)
+    data = bytearray(buf.getvalue())
+    # the local header keeps the name bytes but says UTF-8 (flag bit 11) over invalid bytes
+    data[6:8] = struct.pack("<H", struct.unpack_from("<H", data, 6)[0] | 0x800)
+    data[30:32] = b"\xff\xfe"
+    path = tmp_path / "app.apk"
+    path.write_bytes(bytes(data))
+    result = extract(str(path))
+    [model] = result.models
+    assert (model.entry.entry, model.entry.format, model.entry.status) == (
+        "assets/m.tflite", ModelFormat.TFLITE, Status.OK)
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"\xff\xfe not utf-8", b"[1, 2]"])
+def test_a_results_database_with_a_damaged_record_is_refused_naming_it(tmp_path, damage):
+    import sqlite3
+
+    from modelhound.errors import StoreError
+    from modelhound.store import ResultStore
+
+    db = tmp_path / "r.db"
+    store = ResultStore(str(db))
+    store.record({"path": "a.apk", "sha256": "ab", "status": "no-model"}, [{"apk": "a.apk"}])
+    store.close()
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE rows SET row_json = CAST(? AS TEXT)", (damage,))
+    c.close()
+    store = ResultStore(str(db), readonly=True)
+    try:
+        with pytest.raises(StoreError, match=f"^{db}: the results database"):
+            store.rows()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("record", ['{"name": "x"', '{"name": "x", "files": ["../../etc/passwd"]}',
+                                    '{"name": "x", "files": []}', '"text"'])
+def test_a_zoo_index_with_a_damaged_or_escaping_record_is_refused_naming_the_zoo(tmp_path, record):
+    import sqlite3
+
+    from modelhound.corpus.zoo import Zoo
+    from modelhound.errors import CorpusError
+
+    zoo = Zoo.open(tmp_path / "zoo", create=True)
+    zoo.close()
+    with sqlite3.connect(tmp_path / "zoo" / "zoo.sqlite") as c:
+        c.execute("INSERT INTO refs VALUES ('x', 'ab', ?)", (record,))
+    c.close()
+    zoo = Zoo.open(tmp_path / "zoo")
+    try:
+        with pytest.raises(CorpusError, match=f"^{tmp_path / 'zoo'}: the zoo index holds a damaged"):
+            zoo.references()
+    finally:
+        zoo.close()
