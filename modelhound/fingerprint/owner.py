@@ -346,6 +346,11 @@ def build_owner_evidence(
     the owner's data, so only closer copies are flagged; the evidence says so).
     ``independents`` optionally returns a cached independent model by index (bench).
     """
+    from modelhound.fingerprint.gradient import gradient_available
+
+    if not gradient_available():
+        raise OwnerEvidenceError("owner evidence trains small models with torch: install the gradient "
+                                 "extra (scripts/setup.sh test,gradient)")
     t0 = time.time()
     rng = np.random.default_rng(settings.seed)
     x = np.asarray(x, dtype=np.float32)
