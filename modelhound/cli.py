@@ -512,7 +512,8 @@ def _log_path(args: argparse.Namespace) -> str | None:
         return os.path.join(args.out, "modelhound.log")
     if args.command == "scan":
         folder = os.path.dirname(os.path.abspath(args.db or _default_db(args)))
-        if os.path.isdir(folder):  # never create a folder the user did not ask for
+        # never create a folder the user did not ask for; a read-only one is the scan's error
+        if os.path.isdir(folder) and os.access(folder, os.W_OK):
             return os.path.join(folder, "modelhound.log")
     from modelhound.corpus.default import cache_dir
 
