@@ -157,3 +157,26 @@ def test_a_zoo_index_with_a_damaged_or_escaping_record_is_refused_naming_the_zoo
             zoo.references()
     finally:
         zoo.close()
+
+
+def test_a_database_refused_after_opening_is_left_byte_for_byte(tmp_path):
+    """Fuzzing found a damaged database (runs.run no longer unique) refused with the file
+    changed: switching to WAL had rewritten its header before the refusal. A rollback-journal
+    database whose new run cannot be added now stays exactly as it was."""
+    import hashlib
+    import sqlite3
+
+    from modelhound.errors import StoreError
+    from modelhound.store import ResultStore
+
+    db = tmp_path / "r.db"
+    ResultStore(str(db)).close()
+    with sqlite3.connect(db) as c:
+        c.execute("PRAGMA journal_mode=DELETE")
+        c.execute("CREATE TRIGGER damaged BEFORE INSERT ON runs BEGIN "
+                  "SELECT RAISE(ABORT, 'damaged'); END")
+    c.close()
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    with pytest.raises(StoreError, match=f"^{db}: cannot write the results database"):
+        ResultStore(str(db))
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
