@@ -158,7 +158,13 @@ class Zoo:
         their model file's sha256."""
         import hashlib
 
-        expected = list(ref.hashes) or ([(ref.files[0], ref.sha256)] if ref.files else [])
+        known = dict(ref.hashes)
+        if ref.files:
+            known.setdefault(ref.files[0], ref.sha256)
+        used = [*ref.files, *([ref.onnx_file] if ref.onnx_file else []), *known]
+        # every file the reference is read from: by hash where one was kept, else it must be
+        # there at least
+        expected = [(rel, known.get(rel, "")) for rel in dict.fromkeys(used)]
         for rel, sha in expected:
             path = self.path / rel
             try:
@@ -168,7 +174,7 @@ class Zoo:
                         h.update(block)
             except OSError as e:
                 return f"{rel}: {e.strerror or e}"
-            if h.hexdigest() != sha:
+            if sha and h.hexdigest() != sha:
                 return f"{rel}: altered since it was stored (sha256 {h.hexdigest()[:12]}..., " \
                        f"stored {sha[:12]}...)"
         return ""
@@ -381,11 +387,11 @@ def _load_tensors(root: str, name: str, fmt: str, subformat: str, files: tuple[s
     from modelhound.errors import ExtractError
     from modelhound.extractor.tensors import read_tensors
 
-    data = (Path(root) / files[0]).read_bytes()
-    companions = {f: (Path(root) / f).read_bytes() for f in files[1:]}
-    try:
+    try:  # verified when the zoo was opened; a file gone since means no weights, not a crash
+        data = (Path(root) / files[0]).read_bytes()
+        companions = {f: (Path(root) / f).read_bytes() for f in files[1:]}
         return read_tensors(ModelFormat(fmt), subformat, data, companions)
-    except ExtractError:
+    except (ExtractError, OSError, ValueError):
         return []
 
 
