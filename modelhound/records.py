@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 #: Version of the row/JSON layout written by the reports. Bump it when a column changes.
 REPORT_SCHEMA_VERSION = 1
@@ -36,6 +36,7 @@ class ModelFormat(str, enum.Enum):
     EXECUTORCH = "executorch"
     HUAWEI_OM = "huawei-om"
     RKNN = "rknn"
+    TFJS = "tfjs"
     UNKNOWN = "unknown"
 
     @property
@@ -45,7 +46,10 @@ class ModelFormat(str, enum.Enum):
 
 
 RUNNABLE_FORMATS = frozenset(
-    {ModelFormat.TFLITE, ModelFormat.ONNX, ModelFormat.CAFFE, ModelFormat.TF_GRAPHDEF}
+    {ModelFormat.TFLITE, ModelFormat.ONNX, ModelFormat.CAFFE, ModelFormat.TF_GRAPHDEF,
+     # in their own runtimes (modelhound.runtimes)
+     ModelFormat.NCNN, ModelFormat.MNN, ModelFormat.PYTORCH, ModelFormat.ORT,
+     ModelFormat.KERAS_H5, ModelFormat.TFJS}
 )
 
 
@@ -216,6 +220,9 @@ class ModelAnalysis:
     structure: float | None = None
     """Architecture similarity (weight shapes) to that reference; evidence only."""
     match_evidence: str = ""
+    detail: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+    """The evidence as data for reports that draw it (per-reference signals, DDVs,
+    per-tensor weight matches): :meth:`modelhound.corpus.match.Matcher.detail`."""
 
 
 @dataclass(frozen=True)

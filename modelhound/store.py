@@ -268,6 +268,17 @@ class ResultStore:
             "SELECT row_json FROM rows JOIN inputs ON rows.input_seq = inputs.seq "
             "WHERE inputs.run = ? ORDER BY inputs.seq, rows.ordinal", self.run))
 
+    def set_meta(self, key: str, value: Any) -> None:
+        """Keep one fact about this run (e.g. the scan's settings) as JSON."""
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                         (f"run{self.run}:{key}", json.dumps(value, default=str)))
+
+    def meta(self, key: str) -> Any:
+        """A fact about this run kept by :meth:`set_meta` (None when absent)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?",
+                               (f"run{self.run}:{key}",)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def close(self) -> None:
         """Close the connection."""
         self._db.close()

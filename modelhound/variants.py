@@ -4,12 +4,23 @@
 - ``prune_tflite``: global magnitude pruning of the weight buffers (the smallest go to 0);
 - ``perturb_tflite``: the last weight tensors moved by seeded noise, standing in for a
   retrained head (no training data ships with the public models; say so where it is used);
-- ``quantize_onnx``: onnxruntime's dynamic int8 quantization of an ONNX form.
+- ``quantize_onnx``: onnxruntime's dynamic int8 quantization of an ONNX form;
+- ``half_onnx``: every float32 weight stored as float16 and cast back at run time, in the
+  main graph and in every If/Loop/Scan body (what float16 ONNX exports ship);
+- ``fold_onnx``: onnxruntime's basic graph optimisation written out (constant folding
+  removes If nodes whose condition is known: an If-free re-export);
+- ``to_mnn``: MNN's own converter (the MNN wheel's ``_tools.mnnconvert``; never its
+  ``mnnconvert`` script, which pip-installs packages and sends telemetry);
+- ``to_ncnn``: pnnx (the pnnx wheel's executable), ONNX or TorchScript to ncnn fp32.
+
+The two converters run in a child process with their output captured: both print from C.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -92,3 +103,110 @@ def quantize_onnx(onnx_bytes: bytes) -> bytes:
         quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
         with open(dst, "rb") as f:
             return f.read()
+
+
+def half_onnx(onnx_bytes: bytes) -> bytes:
+    """The model with float32 initializers and Constant tensors stored as float16, each
+    followed by a Cast back to float32, in every graph and subgraph (it still runs)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_model_from_string(onnx_bytes)
+
+    def cast(src: str, dst: str) -> onnx.NodeProto:
+        return helper.make_node("Cast", [src], [dst], to=TensorProto.FLOAT, name=f"{dst}_cast")
+
+    def visit(graph: onnx.GraphProto) -> None:
+        nodes: list[onnx.NodeProto] = []
+        for init in graph.initializer:
+            if init.data_type == TensorProto.FLOAT and len(init.dims):
+                arr = numpy_helper.to_array(init)
+                name = init.name
+                init.CopyFrom(numpy_helper.from_array(arr.astype(np.float16), name + "_fp16"))
+                nodes.append(cast(name + "_fp16", name))
+        for node in graph.node:
+            for a in node.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    visit(a.g)
+                for g in a.graphs:
+                    visit(g)
+            nodes.append(node)
+            if node.op_type == "Constant":
+                for a in node.attribute:
+                    if a.name == "value" and a.t.data_type == TensorProto.FLOAT and len(a.t.dims):
+                        arr = numpy_helper.to_array(a.t)
+                        a.t.CopyFrom(numpy_helper.from_array(arr.astype(np.float16)))
+                        out = node.output[0]
+                        node.output[0] = out + "_fp16"
+                        nodes.append(cast(out + "_fp16", out))
+        del graph.node[:]
+        graph.node.extend(nodes)
+
+    visit(model.graph)
+    return bytes(model.SerializeToString())
+
+
+def fold_onnx(onnx_bytes: bytes) -> bytes:
+    """onnxruntime's basic optimisations (constant folding, If with a known condition
+    inlined), written out as a new ONNX file."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = os.path.join(tmp, "folded.onnx")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        so.optimized_model_filepath = dst
+        ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+class VariantError(RuntimeError):
+    """An external converter failed; the message carries its last output lines."""
+
+
+def _tail(proc: subprocess.CompletedProcess[bytes]) -> str:
+    text = (proc.stdout or b"").decode("utf-8", "replace") + (proc.stderr or b"").decode(
+        "utf-8", "replace")
+    return " | ".join(text.strip().splitlines()[-3:])
+
+
+def to_mnn(data: bytes, source_format: str, timeout_s: float = 300.0) -> bytes:
+    """The model converted by MNN's converter; ``source_format`` is TFLITE, ONNX, CAFFE or TF."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "in.model"), os.path.join(tmp, "out.mnn")
+        with open(src, "wb") as f:
+            f.write(data)
+        code = ("import sys, _tools; sys.exit(0 if _tools.mnnconvert(['mnnconvert', '-f', "
+                f"{source_format!r}, '--modelFile', {src!r}, '--MNNModel', {dst!r}, "
+                "'--bizCode', 'modelhound']) else 1)")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp,
+                              timeout=timeout_s, check=False)
+        if proc.returncode != 0 or not os.path.exists(dst):
+            raise VariantError(f"MNN converter failed (exit {proc.returncode}): {_tail(proc)}")
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+def to_ncnn(data: bytes, input_shape: tuple[int, ...], suffix: str = ".onnx",
+            timeout_s: float = 300.0) -> tuple[bytes, bytes]:
+    """(param, bin) of the model converted by pnnx with fp32 weights; ``suffix`` is
+    ``.onnx`` or ``.pt`` (TorchScript)."""
+    import pnnx
+
+    exe = os.path.join(os.path.dirname(pnnx.__file__), "pnnx")
+    if not os.path.exists(exe):
+        raise VariantError(f"{exe}: pnnx executable missing from the pnnx wheel")
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "model" + suffix)
+        with open(src, "wb") as f:
+            f.write(data)
+        param, binary = os.path.join(tmp, "out.param"), os.path.join(tmp, "out.bin")
+        shape = "[" + ",".join(str(d) for d in input_shape) + "]"
+        proc = subprocess.run([exe, src, f"inputshape={shape}", "fp16=0", f"ncnnparam={param}",
+                               f"ncnnbin={binary}"], capture_output=True, cwd=tmp,
+                              timeout=timeout_s, check=False)
+        if proc.returncode != 0 or not os.path.exists(param):
+            raise VariantError(f"pnnx failed (exit {proc.returncode}): {_tail(proc)}")
+        with open(param, "rb") as f, open(binary, "rb") as g:
+            return f.read(), g.read()

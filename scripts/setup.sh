@@ -14,3 +14,12 @@ fi
 if [ -x scripts/install-gradient.sh ] && [[ ",${EXTRAS}," == *",gradient,"* ]]; then
     scripts/install-gradient.sh
 fi
+if [ -x scripts/install-runtimes.sh ] && [[ ",${EXTRAS}," == *",runtimes,"* ]]; then
+    scripts/install-runtimes.sh
+fi
+# The HTML report's browser test opens the report in headless Chromium from the distribution.
+# CI runs as root with CI=true: install it there (outside CI the test skips when it is absent).
+if [ "${CI:-}" = "true" ] && [ "$(id -u)" = "0" ] && ! command -v chromium >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi

@@ -99,4 +99,4 @@ def test_models_shared_between_apps_are_grouped(tmp_path, capsys):
     counts = {(r["apk"].rsplit("/", 1)[-1], r["entry"]): r["apps_with_same_model"] for r in doc["rows"]}
     assert counts[("app1.apk", "assets/vendor1.bin")] == 3
     assert counts[("app1.apk", "assets/own.tflite")] == 1
-    assert "models shared between apps" in capsys.readouterr().out
+    assert "Same model in several apps (1)" in capsys.readouterr().out

@@ -53,6 +53,15 @@ def load_runnable(conversion: Conversion, *, native: bool = False, threads: int 
 
     if not conversion.runnable:
         raise ConversionError(f"{conversion.model_sha256[:12]}: not runnable: {conversion.reason}")
+    from modelhound.runtimes import BY_NAME, NativeModel
+
+    if conversion.runtime in BY_NAME and conversion.onnx is None:
+        if conversion.native is None:
+            raise ConversionError(f"{conversion.model_sha256[:12]}: no model bytes for "
+                                  f"{conversion.runtime}")
+        return BY_NAME[conversion.runtime].open(NativeModel(
+            conversion.native, conversion.native_subformat, dict(conversion.native_companions),
+            conversion.model_sha256[:12]), threads)
     if conversion.runtime == LiteRTRunnable.runtime or (native and conversion.native is not None):
         if conversion.native is None:
             raise ConversionError(f"{conversion.model_sha256[:12]}: no model bytes for LiteRT")

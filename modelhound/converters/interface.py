@@ -58,3 +58,7 @@ class Conversion:
     run it. ``runtime == "litert"`` means only this form is usable (no faithful ONNX)."""
     seconds: float | None = None
     """Wall time of conversion plus fidelity check, in the worker."""
+    native_companions: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    """Files the native form needs beside ``native`` (ncnn weight blob, tfjs shards)."""
+    native_subformat: str = ""
+    """The extractor's subformat of ``native`` (for runtimes that read several)."""

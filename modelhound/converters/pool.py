@@ -3,7 +3,7 @@
 Each worker is a fresh interpreter (``python -m modelhound.converters.pool``; never forked
 from a parent that may hold TensorFlow threads) with ``RLIMIT_AS`` set to the memory limit. It imports the heavy runtimes once,
 reports ready, then serves one model at a time, so the 2-6 s TensorFlow import is paid
-once per worker, not per model. The parent waits for each answer up to the time limit;
+once per worker (on its first conversion through tf2onnx), not per model. The parent waits for each answer up to the time limit;
 a worker that crashes (segfault, abort on allocation failure) or hangs is killed and
 replaced on next use, and the model becomes a ``Conversion(runnable=False)`` whose
 reason says what happened. The caller goes on.
@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Iterator
 
+from modelhound import nativelog
 from modelhound.converters.interface import Conversion
 from modelhound.records import FoundModel
 
@@ -74,24 +75,22 @@ def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> No
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if quiet:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     inbox = Connection(read_fd, writable=False)
     outbox = Connection(write_fd, readable=False)
+    if quiet:  # native output: to the log, and into the reason of a failed answer
+        inbox, outbox = nativelog.capture_worker(inbox, outbox)
     import warnings
 
     warnings.filterwarnings("ignore")
     from modelhound.converters.registry import convert_here
 
     problem = ""
-    try:  # warm up: pay the heavy imports before the first time limit starts
+    try:  # warm up: pay the runtime imports before the first time limit starts. TensorFlow
+        # and tf2onnx load on the first conversion that needs them: a scan that runs its
+        # TFLite models natively in LiteRT never pays for them.
         import onnxruntime  # noqa: F401
-        import tensorflow  # noqa: F401
-        import tf2onnx  # noqa: F401
     except (ImportError, MemoryError, OSError) as exc:  # e.g. RLIMIT_AS too tight to map TF
         problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     outbox.send(("ready", problem))
@@ -112,6 +111,7 @@ def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> No
 CALLABLE = frozenset({
     "modelhound.corpus.suspect:ddvs_here",
     "modelhound.comparison:behaviour_here",
+    "modelhound.converters.tflite:native_here",
 })
 
 

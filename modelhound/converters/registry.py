@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 
 from modelhound.converters import caffe, onnx_model, tf_graphdef, tflite
 from modelhound.converters.interface import Conversion
+from modelhound.runtimes import convert as native
 from modelhound.records import FoundModel, ModelFormat, RUNNABLE_FORMATS
 
 Converter = Callable[[FoundModel], Conversion]
@@ -23,9 +24,32 @@ CONVERTERS: Mapping[ModelFormat, Converter] = {
     ModelFormat.ONNX: onnx_model.convert,
     ModelFormat.CAFFE: caffe.convert,
     ModelFormat.TF_GRAPHDEF: tf_graphdef.convert,
+    # formats that run in their own runtime (modelhound.runtimes.RUNTIMES)
+    ModelFormat.NCNN: native.convert,
+    ModelFormat.MNN: native.convert,
+    ModelFormat.PYTORCH: native.convert,
+    ModelFormat.ORT: native.convert,
+    ModelFormat.KERAS_H5: native.convert,
+    ModelFormat.TFJS: native.convert,
 }
 
 assert set(CONVERTERS) == set(RUNNABLE_FORMATS)
+
+
+def _graph_only(found: FoundModel) -> str:
+    """Why a model holds no trained weights ('' when it does or cannot tell): such a model
+    must never be run and fingerprinted as if it were trained. Native-runtime formats say
+    it in their own converter."""
+    if found.entry.format is not ModelFormat.ONNX:
+        return ""
+    try:
+        import onnx
+
+        from modelhound.extractor.formats.onnx import graph_only
+
+        return graph_only(onnx.load_model_from_string(found.data))
+    except Exception:  # noqa: BLE001 - a malformed model is the converter's to report
+        return ""
 
 
 def convert_here(found: FoundModel) -> Conversion:
@@ -36,6 +60,9 @@ def convert_here(found: FoundModel) -> Conversion:
         return Conversion(entry.sha256, False,
                           reason=f"{entry.entry}: no converter for format {entry.format.value}")
     start = time.perf_counter()
+    reason = _graph_only(found)
+    if reason:
+        return Conversion(entry.sha256, False, reason=f"{entry.entry}: {reason}")
     try:
         result = converter(found)
     except MemoryError:

@@ -42,7 +42,12 @@ def _split_batch(inputs: Sequence[np.ndarray], specs: Sequence[TensorSpec]) -> i
     """Check the inputs against the specs and return the common batch size."""
     if len(inputs) != len(specs):
         raise ValueError(f"expected {len(specs)} inputs, got {len(inputs)}")
-    batches = {int(np.asarray(x).shape[0]) for x in inputs if np.ndim(x)}  # scalars: no batch
+    # scalars have no batch; nor has an input whose first axis is fixed above 1 (a recurrent
+    # state [layers, batch, hidden])
+    batches = {int(np.asarray(x).shape[0]) for x, s in zip(inputs, specs)
+               if np.ndim(x) and not (s.shape and s.shape[0] > 1)}
+    if not batches:  # every input fixed above 1 on axis 0: that axis is the batch
+        batches = {int(np.asarray(x).shape[0]) for x in inputs if np.ndim(x)}
     if not batches:
         return 1
     if len(batches) != 1:
@@ -109,13 +114,28 @@ class OnnxRunnable:
         )
         # per-tensor dynamic quantization must see one sample at a time (LiteRT: per batch row)
         self._per_sample = _fixed_batch_one(self.inputs) or b"DynamicQuantizeLinear" in onnx_bytes
+        # a model exported with a fixed batch N > 1 (inputs and outputs N rows): batches are
+        # padded to N rows and the rows given are read back
+        firsts = {s.shape[0] if s.shape else 0 for s in (*self.inputs, *self.outputs)}
+        self._fixed_n = firsts.pop() if len(firsts) == 1 and min(firsts) > 1 else 0
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Execute the model on a batch; returns float32 outputs."""
         batch = _split_batch(inputs, self.inputs)
         names = [s.name for s in self.inputs]
         out_names = [s.name for s in self.outputs]
-        if self._per_sample and batch != 1:
+        n = self._fixed_n
+        if n and batch != n:
+            parts = []
+            for start in range(0, batch, n):
+                chunk = [np.asarray(x[start:start + n]) for x in inputs]
+                rows = len(chunk[0])
+                padded = [np.concatenate([c, np.zeros((n - rows, *c.shape[1:]), c.dtype)])
+                          if rows < n else c for c in chunk]
+                out = self._session.run(out_names, dict(zip(names, padded)))
+                parts.append([np.asarray(o)[:rows] for o in out])
+            results = _concat(parts)
+        elif self._per_sample and batch != 1:
             parts = [
                 self._session.run(out_names, {n: x[b : b + 1] for n, x in zip(names, inputs)})
                 for b in range(batch)

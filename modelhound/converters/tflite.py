@@ -209,3 +209,33 @@ def convert(found: FoundModel) -> Conversion:
         inputs=native.inputs, outputs=native.outputs,
         reason=f"{result.reason}; runs natively with LiteRT",
     )
+
+
+#: What a natively run TFLite model's rows say about its runnable form.
+NATIVE_NOTE = "run natively by LiteRT; no ONNX form built (scan --convert builds and checks one)"
+
+
+def native_here(found: FoundModel) -> Conversion:
+    """A TFLite model as LiteRT runs it, without building its ONNX form (a scan's default).
+
+    A scan needs a model's outputs on the probe inputs, which LiteRT gives directly (and
+    faster than the ONNX form, bench/convert); tf2onnx and its fidelity check cost seconds
+    per model and the TensorFlow import. The model is opened and run once on seeded
+    inputs here, in the worker; when LiteRT cannot run it, the full conversion decides
+    (it says why, or finds a form that runs).
+    """
+    import time
+
+    from modelhound.converters.registry import convert_here
+
+    start = time.perf_counter()
+    try:
+        runnable = LiteRTRunnable(found.data)
+        runnable.run(fidelity.seeded_inputs(runnable.inputs))
+    except (ConversionError, ValueError, RuntimeError):
+        return convert_here(found)
+    return Conversion(
+        found.entry.sha256, True, runtime=LiteRTRunnable.runtime, converter="none (LiteRT)",
+        inputs=runnable.inputs, outputs=runnable.outputs, reason=NATIVE_NOTE, native=found.data,
+        seconds=time.perf_counter() - start,
+    )

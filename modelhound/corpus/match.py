@@ -170,6 +170,19 @@ class Matcher:
                 self.refs.append(ref)
         self._profiles: dict[str, Any] = {}
 
+    def settings(self) -> dict[str, Any]:
+        """How this matcher decides, for a report's overview: zoo, references, thresholds."""
+        from modelhound.corpus.zoo import ZOO_SCHEMA_VERSION
+        from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD
+
+        return {
+            "zoo": str(self.zoo.path), "zoo schema version": ZOO_SCHEMA_VERSION,
+            "thresholds": f"weights >= {WEIGHTS_THRESHOLD}, ModelDiff >= {BEHAVIOUR_THRESHOLD}, "
+                          f"agreement >= {AGREEMENT_THRESHOLD}",
+            "references": [{"name": r.name, "format": r.format, "task": r.task,
+                            "source": r.source, "license": r.license} for r in self.refs],
+        }
+
     def profile(self, ref: Reference) -> Any:
         """A reference's stored profile (cached)."""
         if ref.name not in self._profiles:
@@ -207,38 +220,88 @@ class Matcher:
         suspect_ddvs: Mapping[str, Sequence[float]] | None = None,
         behaviour_note: str = "",
         suspect_outputs: Mapping[str, Any] | None = None,
+        known: Mapping[str, Signals] | None = None,
     ) -> Match | None:
         """Compare one suspect (its sha256, weight tensors, DDVs and behaviour outputs per
-        probe set) to every reference."""
+        probe set) to every reference. ``known``: signals already computed for some
+        references (reference name -> Signals, e.g. from a result cache), used as they are."""
+        suspect_ddvs = suspect_ddvs or {}
+        suspect_outputs = suspect_outputs or {}
+        known = known or {}
+        matrices: dict[str, Any] = {}
+        signals = [known[ref.name] if ref.name in known else
+                   self.signals(ref, sha256, tensors, suspect_ddvs, behaviour_note,
+                                suspect_outputs, matrices)
+                   for ref in self.refs]
+        return decide(signals)
+
+    def signals(self, ref: Reference, sha256: str, tensors: Sequence[Any],
+                suspect_ddvs: Mapping[str, Sequence[float]], behaviour_note: str,
+                suspect_outputs: Mapping[str, Any], matrices: dict[str, Any]) -> Signals:
+        """The evidence about the suspect and one reference."""
         from modelhound.fingerprint.modeldiff import ddv_similarity
         from modelhound.fingerprint.structure import structure_similarity
         from modelhound.fingerprint.weights import compare_weights
 
-        suspect_ddvs = suspect_ddvs or {}
-        suspect_outputs = suspect_outputs or {}
-        matrices: dict[str, Any] = {}
-        sizes = {t.values.size for t in tensors}
-        signals = []
-        for ref in self.refs:
-            same = ref.sha256 == sha256
-            wstrength: float | None = None
-            wkind, wevid = "", ""
-            structure = None
-            if not same and tensors:
-                ref_tensors = self.zoo.tensors(ref)
-                structure = structure_similarity(tensors, ref_tensors)
-                if ref_tensors and sizes & {t.values.size for t in ref_tensors}:
-                    wm = compare_weights(tensors, ref_tensors)
-                    wstrength, wkind, wevid = wm.strength, wm.kind, wm.evidence
-                elif ref_tensors:
-                    wstrength, wkind, wevid = 0.0, "none", "weights: no tensor of a matching size"
-            beh: float | None = None
-            note = behaviour_note
-            prof = self.profile(ref) if ref.probe_id else None
-            if prof is not None and ref.probe_id in suspect_ddvs:
-                beh = ddv_similarity(prof.ddv, suspect_ddvs[ref.probe_id])
-            elif prof is None and not note:
-                note = "reference has no behavioural profile"
-            agreement = self._agreement(ref, suspect_outputs.get(ref.probe_id), matrices)
-            signals.append(Signals(ref.name, same, wstrength, wkind, wevid, beh, note, agreement, structure))
-        return decide(signals)
+        same = ref.sha256 == sha256
+        wstrength: float | None = None
+        wkind, wevid = "", ""
+        structure = None
+        if not same and tensors:
+            sizes = {t.values.size for t in tensors}
+            ref_tensors = self.zoo.tensors(ref)
+            structure = structure_similarity(tensors, ref_tensors)
+            if ref_tensors and sizes & {t.values.size for t in ref_tensors}:
+                wm = compare_weights(tensors, ref_tensors)
+                wstrength, wkind, wevid = wm.strength, wm.kind, wm.evidence
+            elif ref_tensors:
+                wstrength, wkind, wevid = 0.0, "none", "weights: no tensor of a matching size"
+        beh: float | None = None
+        note = behaviour_note
+        prof = self.profile(ref) if ref.probe_id else None
+        if prof is not None and ref.probe_id in suspect_ddvs:
+            beh = ddv_similarity(prof.ddv, suspect_ddvs[ref.probe_id])
+        elif prof is None and not note:
+            note = "reference has no behavioural profile"
+        agreement = self._agreement(ref, suspect_outputs.get(ref.probe_id), matrices)
+        return Signals(ref.name, same, wstrength, wkind, wevid, beh, note, agreement, structure)
+
+    def detail(self, m: Match, tensors: Sequence[Any],
+               suspect_ddvs: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:
+        """The evidence behind ``m`` as data, for reports that draw it: every reference's
+        signals (the models x references heatmap), and for the best-supported reference
+        (the match, or the closest one) both DDVs and the per-tensor weight matches."""
+        from modelhound.fingerprint.weights import compare_weights
+
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(float(v), 4)
+
+        out: dict[str, Any] = {"references": [
+            {k: v for k, v in (("reference", s.reference), ("same_bytes", s.same_bytes or None),
+                               ("weights", r(s.weight_strength)),
+                               ("weight_kind", s.weight_kind or None),
+                               ("modeldiff", r(s.behaviour)), ("agreement", r(s.agreement)),
+                               ("structure", r(s.structure))) if v is not None}
+            for s in m.signals]}
+        if not m.signals:
+            return out
+        best = max(m.signals, key=_rank)
+        out["closest"] = best.reference
+        ref = next((x for x in self.refs if x.name == best.reference), None)
+        if ref is None:
+            return out
+        prof = self.profile(ref) if ref.probe_id else None
+        if prof is not None and ref.probe_id in (suspect_ddvs or {}):
+            out["ddv"] = {"probe_set": ref.probe_id,
+                          "suspect": [round(float(v), 5) for v in (suspect_ddvs or {})[ref.probe_id]],
+                          "reference": [round(float(v), 5) for v in prof.ddv]}
+        ref_tensors = self.zoo.tensors(ref) if tensors and not best.same_bytes else []
+        if ref_tensors:
+            wm = compare_weights(tensors, ref_tensors)
+            out["tensors"] = [
+                {"reference": t.reference, "suspect": t.suspect, "numel": t.numel,
+                 "correlation": round(float(t.correlation), 4), "identical": t.identical,
+                 "pruned": round(float(t.pruned_fraction), 3), "layout": t.layout,
+                 "change": t.change}
+                for t in wm.matches]
+        return out

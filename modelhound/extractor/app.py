@@ -22,7 +22,7 @@ from modelhound.extractor.archive import (
     read_head,
     tar_members,
 )
-from modelhound.extractor.formats import caffe, ncnn, pytorch
+from modelhound.extractor.formats import caffe, ncnn, pytorch, tfjs
 from modelhound.extractor.manifest import (
     Manifest,
     parse_manifest,
@@ -81,7 +81,12 @@ class Extraction:
 
 
 def sha256_file(path: str) -> str:
-    """Hex SHA-256 of a file, streamed."""
+    """Hex SHA-256 of a file, streamed; of a folder input, over its files' names and hashes."""
+    if os.path.isdir(path):
+        h = hashlib.sha256(b"modelhound-folder\n")
+        for name in folder_files(path):
+            h.update(f"{name}\0{sha256_file(os.path.join(path, name))}\n".encode())
+        return h.hexdigest()
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -119,6 +124,7 @@ class _Walk:
     protos: list[tuple[Member, bytes, object]] = field(default_factory=list)
     caffemodels: list[tuple[Member, bytes, object]] = field(default_factory=list)
     params: list[tuple[Member, bytes, Sniffed]] = field(default_factory=list)
+    tfjs: list[tuple[Member, bytes, Sniffed]] = field(default_factory=list)
     unknowns: list[_Unknown] = field(default_factory=list)
     rows: list[ModelEntry] = field(default_factory=list)
     runtimes: dict[str, set[str]] = field(default_factory=dict)
@@ -237,7 +243,16 @@ class _Walk:
             else:
                 self.unreadable(member, "encrypted zip entry: content cannot be inspected")
                 return
-        if signatures.not_a_model(head):
+        junk = signatures.not_a_model(head)
+        if junk == signatures.JSON_TEXT:
+            # JSON is not a model, except a TensorFlow.js model.json
+            if member.size > len(head):
+                head = read_head(member, HEAD_BYTES, self.budget)
+            sniffed = tfjs.match(head, member.name, member.size)
+            if sniffed is not None:
+                self._model(member, read_all(member, self.budget), sniffed)
+            return
+        if junk:
             return
         enc = signatures.encrypted_signature(head)
         if enc:
@@ -278,6 +293,9 @@ class _Walk:
             return
         if sniffed.format is ModelFormat.NCNN:
             self.params.append((member, data, sniffed))
+            return
+        if sniffed.format is ModelFormat.TFJS:
+            self.tfjs.append((member, data, sniffed))
             return
         try:
             info = formats.describe(sniffed, data)
@@ -408,6 +426,48 @@ class _Walk:
             self.found(member, data, sniffed, info, companions, reason)
         self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
 
+    def pair_tfjs(self) -> None:
+        """Attach each tfjs model.json's weight shards, by the paths its manifest names."""
+        taken: set[int] = set()
+        for member, data, sniffed in self.tfjs:
+            try:
+                info = tfjs.describe(data)
+                wanted = tfjs.shard_paths(member.path, data)
+            except ExtractError as e:
+                self.unreadable(member, str(e), sniffed.format, sniffed.subformat, sniffed.evidence)
+                continue
+            companions: dict[str, bytes] = {}
+            missing = []
+            for path in wanted:
+                pick = next((i for i, u in enumerate(self.unknowns)
+                             if i not in taken and u.member.path == path), None)
+                if pick is None:
+                    missing.append(path)
+                    continue
+                taken.add(pick)
+                try:
+                    companions[path] = read_all(self.unknowns[pick].member, self.budget)
+                except ExtractError as e:
+                    missing.append(f"{path} ({e})")
+            reason = ""
+            if missing:
+                reason = f"weight shards missing: {', '.join(missing[:4])}" + (
+                    f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+            elif not wanted:
+                reason = "topology only: the manifest names no weight shards"
+            if companions:
+                sniffed = replace(sniffed, evidence=f"{sniffed.evidence}; {len(companions)} "
+                                                    "weight shards named by its manifest")
+            self.found(member, data, sniffed, info, companions, reason)
+        self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
+
+    def pair(self) -> None:
+        """Group companions with their models (Caffe, ncnn, tfjs), then flag suspects."""
+        self.pair_caffe()
+        self.pair_ncnn()
+        self.pair_tfjs()
+        self.flag_suspects()
+
     def flag_suspects(self) -> None:
         """High-entropy blobs with no signature, where models live: suspected encrypted."""
         for u in self.unknowns:
@@ -458,12 +518,104 @@ def _kind(path: str, head: bytes) -> str:
     return "zip" if signatures.is_zip(head) else "file"
 
 
+def is_archive_input(path: str) -> bool:
+    """Whether a file is an input of its own: an archive by extension, or a zip without one."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in ARCHIVE_KINDS:
+        return True
+    if ext:
+        return False
+    try:
+        with open(path, "rb") as f:
+            return signatures.is_zip(f.read(4))
+    except OSError:
+        return False
+
+
+def folder_files(folder: str) -> list[str]:
+    """Names of the files a folder input holds: regular files directly in it, sorted,
+    archives excepted (each archive is an input of its own)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [n for n in names
+            if os.path.isfile(os.path.join(folder, n)) and not os.path.islink(os.path.join(folder, n))
+            and not is_archive_input(os.path.join(folder, n))]
+
+
+def is_model_file(path: str) -> bool:
+    """Whether a bare file's first bytes are a recognised model (never raises)."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+        junk = signatures.not_a_model(head)
+        if junk and junk != signatures.JSON_TEXT:
+            return False
+        if signatures.is_zip(head):  # a PyTorch or Keras v3 archive, by its member names
+            import zipfile
+
+            with zipfile.ZipFile(path) as zf:
+                return formats.sniff_container(zf.namelist()[:10_000]) is not None
+        return formats.sniff(head, os.path.basename(path), size) is not None
+    except (OSError, ExtractError, zipfile_errors()):
+        return False
+
+
+def zipfile_errors() -> tuple[type[BaseException], ...]:
+    """What reading a hostile zip's central directory may raise."""
+    import zipfile
+    import zlib
+
+    return (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, ValueError, EOFError)
+
+
+def holds_models(folder: str) -> bool:
+    """Whether a folder directly holds bare model files (then it is scanned as one input,
+    its files grouped as an app's assets are: ncnn and Caffe pairs, tfjs shards)."""
+    return any(is_model_file(os.path.join(folder, n)) for n in folder_files(folder))
+
+
+def _extract_folder(path: str, limits: Limits, sha256: str | None) -> Extraction:
+    """A folder of bare model files, read like an unpacked app's assets folder."""
+    names = folder_files(path)
+    try:
+        digest = sha256 or sha256_file(path)
+        size = sum(os.path.getsize(os.path.join(path, n)) for n in names)
+    except OSError as e:
+        return Extraction(app=AppInfo(path=path, sha256="", size=0),
+                          error=f"{path}: cannot read folder ({e.strerror or e})")
+    base = AppInfo(path=path, sha256=digest, size=size, kind="folder")
+    walk = _Walk(Budget(limits))
+    try:
+        for name in names[: limits.max_entries]:
+            full = os.path.join(path, name)
+            n = os.path.getsize(full)
+            walk.visit(Member(path=name, name=name, size=n, compressed_size=n,
+                              opener=lambda full=full: open(full, "rb")), 0)
+        if len(names) > limits.max_entries:
+            walk.problems.append(f"{path}: more than {limits.max_entries} files; the rest "
+                                 "were not read")
+        walk.pair()
+    finally:
+        walk.close()
+    return Extraction(
+        app=_app_info(base, walk),
+        models=tuple(sorted(walk.models, key=lambda m: m.entry.entry)),
+        others=tuple(sorted(walk.rows, key=lambda r: r.entry)),
+    )
+
+
 def extract(path: str, limits: Limits | None = None, sha256: str | None = None) -> Extraction:
     """Read one input and return its metadata and models; never raises for bad input.
 
-    ``sha256`` may be passed when the caller already hashed the file.
+    ``sha256`` may be passed when the caller already hashed the file. A folder is read as
+    one input holding its files (see :func:`holds_models`).
     """
     limits = limits or Limits()
+    if os.path.isdir(path):
+        return _extract_folder(path, limits, sha256)
     try:
         size = os.path.getsize(path)
         digest = sha256 or sha256_file(path)
@@ -496,11 +648,9 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
             member = Member(path=os.path.basename(path), name=os.path.basename(path), size=size,
                             compressed_size=size, opener=lambda: open(path, "rb"))
             walk.visit(member, 0)
-            if walk.params or walk.protos or walk.caffemodels:
+            if walk.params or walk.protos or walk.caffemodels or walk.tfjs:
                 _visit_siblings(walk, path)
-        walk.pair_caffe()
-        walk.pair_ncnn()
-        walk.flag_suspects()
+        walk.pair()
     finally:
         walk.close()
     return Extraction(
@@ -540,6 +690,7 @@ def _visit_siblings(walk: _Walk, path: str) -> None:
         del walk.models[before[0]:]
         del walk.rows[before[1]:]
         walk.params = [p for p in walk.params if p[0].path not in walk.siblings]
+        walk.tfjs = [p for p in walk.tfjs if p[0].path not in walk.siblings]
 
 
 def _app_info(base: AppInfo, walk: _Walk) -> AppInfo:

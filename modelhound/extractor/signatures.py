@@ -10,6 +10,9 @@ import math
 import re
 from collections import Counter
 
+#: the name :func:`not_a_model` gives JSON (a TensorFlow.js model.json is the exception)
+JSON_TEXT = "lottie/json text"
+
 #: (name, predicate over the head) for content that is never a model.
 _NOT_MODELS: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
     (name, re.compile(pattern, re.DOTALL))
@@ -42,7 +45,7 @@ _NOT_MODELS: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
         ("7z archive", rb"^7z\xbc\xaf\x27\x1c"),
         ("bzip2 archive", rb"^BZh[1-9]1AY&SY"),
         ("zstd frame", rb"^\x28\xb5\x2f\xfd"),
-        ("lottie/json text", rb"^\s*[\[{]\s*\""),
+        (JSON_TEXT, rb"^\s*[\[{]\s*\""),
         ("android baseline profile", rb"^pro\x00"),
         ("android dex metadata", rb"^prm\x00"),
     )

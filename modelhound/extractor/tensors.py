@@ -58,6 +58,9 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
         ModelFormat.NCNN: _ncnn,
         ModelFormat.PYTORCH: _pytorch,
         ModelFormat.KERAS_H5: _keras,
+        ModelFormat.TFJS: _tfjs,
+        ModelFormat.MNN: _mnn,
+        ModelFormat.ORT: _ort,
     }
     reader = readers.get(fmt)
     if reader is None:
@@ -132,25 +135,49 @@ def _dequantize_tflite(arr: np.ndarray, q: Any) -> np.ndarray:
 # --- ONNX ---------------------------------------------------------------------------------
 
 
+def _onnx_graphs(graph: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """The graph and every subgraph of its control-flow nodes (If, Loop, Scan), depth first."""
+    import onnx
+
+    yield prefix, graph
+    if depth >= 16:
+        return
+    for node in graph.node:
+        for a in node.attribute:
+            subs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
+            for i, sub in enumerate(subs):
+                tag = a.name if len(subs) == 1 else f"{a.name}{i}"
+                yield from _onnx_graphs(sub, f"{prefix}{node.name or node.op_type}/{tag}/",
+                                        depth + 1)
+
+
 def _onnx(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    """Initializers and Constant nodes of the main graph and of every If/Loop/Scan body."""
     import onnx
     from onnx import numpy_helper
 
+    from modelhound.extractor.formats.onnx import graph_only
+
     model = onnx.load_model_from_string(data)
+    reason = graph_only(model)
+    if reason:
+        raise ExtractError(f"ONNX {reason}")
     out = []
-    for init in model.graph.initializer:
-        if init.data_location == onnx.TensorProto.EXTERNAL:
-            continue
-        arr = numpy_helper.to_array(init)
-        if arr.dtype.kind in "fiu" and arr.dtype not in (np.int64, np.int32) or arr.dtype == np.int8:
-            out.append(NamedTensor(init.name, _f32(arr), arr.dtype.name))
-    for node in model.graph.node:
-        if node.op_type == "Constant":
+    for prefix, graph in _onnx_graphs(model.graph):
+        for init in graph.initializer:
+            if init.data_location == onnx.TensorProto.EXTERNAL:
+                continue
+            arr = numpy_helper.to_array(init)
+            if arr.dtype.kind in "fiu" and arr.dtype not in (np.int64, np.int32) or arr.dtype == np.int8:
+                out.append(NamedTensor(prefix + init.name, _f32(arr), arr.dtype.name))
+        for node in graph.node:
+            if node.op_type != "Constant":
+                continue
             for a in node.attribute:
-                if a.name == "value" and a.t.dims:
+                if a.name == "value" and a.t.dims and a.t.data_location != onnx.TensorProto.EXTERNAL:
                     arr = numpy_helper.to_array(a.t)
                     if arr.dtype.kind == "f":
-                        out.append(NamedTensor(node.output[0], _f32(arr), arr.dtype.name))
+                        out.append(NamedTensor(prefix + node.output[0], _f32(arr), arr.dtype.name))
     return out
 
 
@@ -256,6 +283,11 @@ def _ncnn(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[
             c = num(p, 0)
             for part in ("slope", "mean", "var", "bias"):
                 take(c, False, f"{lname}/{part}", (c,))
+        elif ltype == "MemoryData":  # a constant blob (pnnx: an ONNX initializer)
+            dims = [d for d in (num(p, 0), num(p, 1), num(p, 11), num(p, 2)) if d > 0]
+            n = int(np.prod(dims)) if dims else 0
+            if n:
+                take(n, False, f"{lname}/data", tuple(reversed(dims)))
         elif ltype == "Scale" and num(p, 0) > 0:
             take(num(p, 0), False, f"{lname}/scale", (num(p, 0),))
             if num(p, 1):
@@ -502,4 +534,58 @@ def _keras(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list
             root.visititems(visit)
     except (OSError, RuntimeError, OverflowError) as e:  # how h5py reports a malformed file
         raise ExtractError(f"not a readable HDF5 file ({e})") from e
+    return out
+
+
+# --- TensorFlow.js ------------------------------------------------------------------------
+
+
+def _tfjs(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.extractor.formats import tfjs
+
+    return [NamedTensor(name, values, stored)
+            for name, values, stored in tfjs.read_weights(data, companions)
+            if stored not in ("int32", "bool")]
+
+
+# --- MNN ----------------------------------------------------------------------------------
+
+
+def _mnn(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.extractor.formats import mnn
+
+    found = mnn.read(data)
+    if found.graph_only:
+        raise ExtractError(f"graph-only MNN file: none of its {found.weighted_ops} convolution "
+                           "and dense ops carries weights (a benchmark model, not a trained one)")
+    return [NamedTensor(name, _f32(values), stored) for name, values, stored in found.tensors]
+
+
+# --- onnxruntime ORT format ---------------------------------------------------------------
+
+#: ORT TensorDataType (the ONNX TensorProto numbering) -> numpy
+_ORT_NP = {1: np.float32, 2: np.uint8, 3: np.int8, 10: np.float16, 11: np.float64}
+
+
+def _ort(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    """Initializers of the ORT flatbuffer (main graph), with onnxruntime's own bindings."""
+    from onnxruntime.tools.ort_format_model.ort_flatbuffers_py import fbs
+
+    session = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0)
+    model = session.Model()
+    graph = model.Graph() if model is not None else None
+    if graph is None:
+        raise ExtractError("ORT file holds no graph")
+    out = []
+    for i in range(graph.InitializersLength()):
+        t = graph.Initializers(i)
+        dtype = _ORT_NP.get(t.DataType())
+        if dtype is None or not t.RawDataLength():
+            continue
+        arr = np.frombuffer(t.RawDataAsNumpy().tobytes(), dtype=dtype)
+        shape = tuple(int(d) for d in t.DimsAsNumpy()) if t.DimsLength() else (arr.size,)
+        if int(np.prod(shape)) == arr.size:
+            arr = arr.reshape(shape)
+        out.append(NamedTensor((t.Name() or b"").decode("utf-8", "replace"), _f32(arr),
+                               np.dtype(dtype).name))
     return out

@@ -10,7 +10,9 @@ Faithful to the reference code (``evaluate.ipynb`` ``compute_ddv``; ``modeldiff.
   so this is their dot product, in [0, 1]. Models with different output sizes compare
   directly: a DDV has one element per pair whatever the output size.
 
-Degenerate cases scipy answers with NaN are defined here: the cosine distance between two
+A model with a single output value per input (a sigmoid probability) would have an all-zero
+DDV (the cosine distance between two positive scalars is 0): its output is read as the
+two-class vector ``(y, 1 - y)``. Degenerate cases scipy answers with NaN are defined here: the cosine distance between two
 zero vectors is 0, between a zero and a non-zero vector 1; an all-zero DDV (the model does
 not react to any pair) has similarity 0 with everything, including itself.
 """
@@ -27,7 +29,10 @@ def flatten_outputs(outputs: Sequence[np.ndarray]) -> np.ndarray:
     if not outputs:
         raise ValueError("model returned no outputs")
     n = outputs[0].shape[0]
-    return np.concatenate([np.asarray(o, dtype=np.float64).reshape(n, -1) for o in outputs], axis=1)
+    flat = np.concatenate([np.asarray(o, dtype=np.float64).reshape(n, -1) for o in outputs], axis=1)
+    if flat.shape[1] == 1:  # one value (a sigmoid) has no direction: read it as (y, 1 - y)
+        flat = np.concatenate([flat, 1.0 - flat], axis=1)
+    return flat
 
 
 def cosine_distances(y: np.ndarray, y_adv: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import csv as _csv
 from dataclasses import dataclass
 from typing import IO, Any, Sequence
 
-from modelhound.report.rows import COLUMNS, cell_text
+from modelhound.report.rows import COLUMNS, DETAIL, cell_text
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class CsvFormat:
     def write(self, rows: Sequence[dict[str, Any]], apps: Sequence[dict[str, Any]],
               stream: IO[str]) -> None:
         """Header, then one line per row; unknown extra columns go after the fixed ones."""
-        extra = [k for r in rows for k in r if k not in self.columns]
+        extra = [k for r in rows for k in r if k not in self.columns and k != DETAIL]
         columns = list(self.columns) + list(dict.fromkeys(extra))
         writer = _csv.writer(stream, lineterminator="\n")
         writer.writerow(columns)

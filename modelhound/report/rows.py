@@ -24,6 +24,10 @@ COLUMNS: tuple[str, ...] = (
 
 Row = dict[str, Any]
 
+#: key of a row's nested evidence (data for drawing, not a column: JSON, the database and
+#: the HTML report carry it; CSV and the terminal do not)
+DETAIL = "evidence_detail"
+
 
 def _app_cells(scan: AppScan) -> Row:
     a = scan.app
@@ -72,6 +76,8 @@ def _analysis_cells(a: ModelAnalysis | None) -> Row:
                    confidence=a.confidence, similarity=a.similarity,
                    weight_similarity=a.weight_similarity, agreement=a.agreement,
                    structure=a.structure, match_evidence=a.match_evidence)
+        if a.detail:
+            row[DETAIL] = dict(a.detail)
     return row
 
 

@@ -19,8 +19,8 @@ def test_registry_covers_runnable_formats() -> None:
 
 def test_unsupported_format_is_a_row_not_an_exception() -> None:
     """convert_here never raises for a format without a converter."""
-    conv = convert_here(found_model("a.mnn", b"\0" * 64, ModelFormat.MNN))
-    assert not conv.runnable and "no converter for format mnn" in conv.reason
+    conv = convert_here(found_model("a.tnnmodel", b"\0" * 64, ModelFormat.TNN))
+    assert not conv.runnable and "no converter for format tnn" in conv.reason
 
 
 def test_litert_fixed_batch_loops_over_samples() -> None:

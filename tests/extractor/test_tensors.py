@@ -93,4 +93,9 @@ def test_formats_without_weights_say_so():
     with pytest.raises(ExtractError, match="prototxt holds no weights"):
         read_tensors(ModelFormat.CAFFE, "prototxt", builders.CAFFE_PROTOTXT.encode())
     with pytest.raises(ExtractError, match="cannot be read yet"):
+        read_tensors(ModelFormat.TNN, "tnnmodel", b"\x00" * 64)
+    with pytest.raises(ExtractError, match="MNN"):
         read_tensors(ModelFormat.MNN, "flatbuffer", b"\x00" * 64)
+    benchmark = fixture_path("models", "mnn", "squeezenetv1.1.mnn").read_bytes()
+    with pytest.raises(ExtractError, match="graph-only MNN file: none of its 26"):
+        read_tensors(ModelFormat.MNN, "flatbuffer", benchmark)

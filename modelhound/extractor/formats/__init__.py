@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from typing import Callable
 
 from modelhound.errors import ExtractError
-from modelhound.extractor.formats import caffe, misc, ncnn, onnx, pytorch, tf_graphdef, tflite
+from modelhound.extractor.formats import (
+    caffe,
+    misc,
+    mnn,
+    ncnn,
+    onnx,
+    pytorch,
+    tf_graphdef,
+    tfjs,
+    tflite,
+)
 from modelhound.records import ModelFormat, ModelInfo, Sniffed
 
 #: how much of each blob the sniffers see
@@ -43,6 +53,7 @@ SNIFFERS: tuple[Sniffer, ...] = (
     Sniffer("paddle", misc.paddle),
     Sniffer("coreml", misc.coreml),
     Sniffer("mnn", misc.mnn),
+    Sniffer("tfjs", tfjs.match),
 )
 
 #: zip members that make an archive a model container rather than a folder of files
@@ -89,4 +100,8 @@ def describe(sniffed: Sniffed, data: bytes) -> ModelInfo | None:
         return caffe.describe(data, sniffed.subformat)
     if fmt is ModelFormat.NCNN:
         return ncnn.describe(data, sniffed.subformat)
+    if fmt is ModelFormat.TFJS:
+        return tfjs.describe(data)
+    if fmt is ModelFormat.MNN:
+        return mnn.describe(data)
     return None

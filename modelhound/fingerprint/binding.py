@@ -1,0 +1,166 @@
+"""Multi-input and stateful models seen through one data input, so ModelDiff applies.
+
+Documented rule (applied to the declared inputs, without running anything):
+
+1. **State inputs** are recurrent state or caches: named ``state``, ``h``/``c``/``h0``/``c0``,
+   ``hidden``, ``cell``, ``memory``, ``cache`` or ``past*``. They are held at **zero** (the
+   state a stream starts from).
+2. **Control inputs** are held at documented values: a scalar or one-element integer input
+   named ``sr`` / ``sample_rate`` at the **declared sample rate** (16000 Hz when the file
+   declares none: the rate every fixture audio model uses); ``attention_mask`` / ``mask``
+   at **ones** (full length); ``token_type_ids`` / ``segment_ids`` at zeros;
+   ``position_ids`` at ``0..L-1``; any other integer input at zero.
+3. The **data input** is what remains: the one the model's metadata names when known,
+   else the largest (most elements) non-state, non-control input; ties go to the first.
+4. A free length of the data input is fixed: the probe set's own size for images (as for
+   every model), and :data:`AUDIO_WINDOW` samples for a ``[batch, samples]`` input of a
+   model with a sample-rate input (one 32 ms window at 16 kHz plus the 64-sample context
+   silero-vad prepends), else :data:`SEQUENCE`.
+
+A recurrent model is run one window per call from the zero state, sample by sample (the
+state's batch axis is not always the first), so every pair is scored from the same state.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from modelhound.records import TensorSpec
+
+DEFAULT_SAMPLE_RATE = 16000
+AUDIO_WINDOW = 576
+SEQUENCE = 16
+_STATE = re.compile(r"(^|[_./:])(state|states|h|c|h0|c0|hn|cn|hidden|cell|memory|cache)"
+                    r"([_./:]|\d|$)|^past", re.I)
+_RATE = re.compile(r"^(sr|sample_?rate|sampling_?rate)$", re.I)
+_MASK = re.compile(r"(attention_?mask|^mask$|input_mask)", re.I)
+_ZERO_IDS = re.compile(r"(token_?type_?ids|segment_?ids)", re.I)
+_POSITIONS = re.compile(r"position_?ids", re.I)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Which input carries the data, and the value every other input is held at."""
+
+    data: int
+    """Index of the data input."""
+    data_spec: TensorSpec
+    """The data input with its free length fixed (batch stays free)."""
+    held: tuple[tuple[int, str], ...] = field(default=())
+    """(input index, how it is held) for every other input."""
+
+    def describe(self) -> str:
+        """One line for reports: the data input and what the others are held at."""
+        parts = [f"data input {self.data_spec.describe()}"]
+        parts += [f"{how}" for _, how in self.held]
+        return "; ".join(parts)
+
+
+def _kind(spec: TensorSpec) -> str:
+    name = spec.name.rsplit("/", 1)[-1]
+    if _RATE.search(name) and np.dtype(spec.dtype).kind in "iu":
+        return "rate"
+    if _MASK.search(name):
+        return "mask"
+    if _ZERO_IDS.search(name):
+        return "zero-ids"
+    if _POSITIONS.search(name):
+        return "positions"
+    if _STATE.search(name):
+        return "state"
+    return "data"
+
+
+def _size(spec: TensorSpec) -> int:
+    return int(np.prod([d if d > 0 else SEQUENCE for d in spec.shape])) if spec.shape else 1
+
+
+def bind(inputs: Sequence[TensorSpec], data_name: str = "") -> Binding | None:
+    """The binding of a model's inputs (None when there is no data input left)."""
+    kinds = [_kind(s) for s in inputs]
+    named = [i for i, s in enumerate(inputs) if data_name and s.name == data_name]
+    candidates = named or [i for i, k in enumerate(kinds) if k == "data"]
+    if not candidates:  # e.g. only ids + mask: integer inputs other than rate and mask
+        candidates = [i for i, s in enumerate(inputs) if s.dtype != "str"
+                      and np.dtype(s.dtype).kind in "iu" and kinds[i] not in ("rate", "mask")]
+    if not candidates:
+        return None
+    data = max(candidates, key=lambda i: (_size(inputs[i]), -i))
+    spec = inputs[data]
+    has_rate = "rate" in kinds
+    if len(spec.shape) == 2 and spec.shape[1] < 0:
+        spec = TensorSpec(spec.name, (spec.shape[0], AUDIO_WINDOW if has_rate else SEQUENCE),
+                          spec.dtype, spec.quantization, spec.layout)
+    if spec.shape and spec.shape[0] < 0:
+        spec = TensorSpec(spec.name, (1, *spec.shape[1:]), spec.dtype, spec.quantization,
+                          spec.layout)
+    held = []
+    for i, (s, k) in enumerate(zip(inputs, kinds)):
+        if i == data:
+            continue
+        how = {"rate": f"{s.name} = {DEFAULT_SAMPLE_RATE} (sample rate)",
+               "mask": f"{s.name} = ones (full length)",
+               "zero-ids": f"{s.name} = zeros", "positions": f"{s.name} = 0..L-1",
+               "state": f"{s.name} = zeros (initial state)"}.get(k, f"{s.name} = zeros")
+        held.append((i, how))
+    return Binding(data, spec, tuple(held))
+
+
+def held_value(spec: TensorSpec, data: np.ndarray) -> np.ndarray:
+    """The value an input other than the data input is held at, for one sample whose data
+    is ``data`` (batch axis included, size 1)."""
+    kind = _kind(spec)
+    dtype = np.dtype(spec.dtype if spec.dtype != "str" else "float32")
+    length = data.shape[1] if data.ndim >= 2 else 1
+    shape = tuple(d if d > 0 else (length if i == len(spec.shape) - 1 and kind in
+                                   ("mask", "zero-ids", "positions") else 1)
+                  for i, d in enumerate(spec.shape))
+    if kind == "rate":
+        return np.full(shape, DEFAULT_SAMPLE_RATE, dtype=dtype)
+    if kind == "mask":
+        return np.ones(shape, dtype=dtype)
+    if kind == "positions":
+        return np.broadcast_to(np.arange(shape[-1], dtype=dtype), shape).copy() if shape else \
+            np.zeros((), dtype)
+    return np.zeros(shape, dtype=dtype)
+
+
+class BoundRunnable:
+    """A multi-input runnable seen as a single-input one (see the module docstring)."""
+
+    def __init__(self, runnable: object, binding: Binding) -> None:
+        self._inner = runnable
+        self.binding = binding
+        self.inputs = (binding.data_spec,)
+        self.outputs = tuple(getattr(runnable, "outputs"))
+        self.runtime = str(getattr(runnable, "runtime", ""))
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each sample with the other inputs held; outputs concatenated on the batch axis."""
+        (x,) = inputs
+        specs = getattr(self._inner, "inputs")
+        parts = []
+        for b in range(len(x)):
+            sample = x[b:b + 1]
+            full = [sample if i == self.binding.data else held_value(s, sample)
+                    for i, s in enumerate(specs)]
+            parts.append(getattr(self._inner, "run")(full))
+        return [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+
+
+def single_input(runnable: object) -> object:
+    """The runnable itself when it has one input, else it bound through its data input.
+
+    Raises ValueError when no input can carry data.
+    """
+    specs = tuple(getattr(runnable, "inputs"))
+    if len(specs) == 1:
+        return runnable
+    binding = bind(specs)
+    if binding is None:
+        raise ValueError(f"no data input among {[s.describe() for s in specs]}")
+    return BoundRunnable(runnable, binding)
