@@ -239,9 +239,9 @@ class Zoo:
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             q = ",".join("?" * len(chunk))
-            for name, n in self._db.execute(
+            for name, n in self._query(
                     f"SELECT name, count(DISTINCT key) FROM tensor_keys WHERE key IN ({q}) "
-                    "GROUP BY name", chunk):
+                    "GROUP BY name", *chunk):
                 out[name] = out.get(name, 0) + n
         return out
 
@@ -251,15 +251,17 @@ class Zoo:
 
     def probe_file(self, probe_id: str) -> Path:
         """The pairs file of a probe set."""
-        row = self._db.execute("SELECT file FROM probes WHERE probe_id = ?", (probe_id,)).fetchone()
+        rows = self._query("SELECT file FROM probes WHERE probe_id = ?", probe_id)
+        row = rows[0] if rows else None
         if row is None:
             raise CorpusError(f"{self.path}: no probe set {probe_id}")
         return self.path / row[0]
 
     def probe_for_spec(self, spec_key: str) -> str | None:
         """An existing probe set for references with this input, if any."""
-        row = self._db.execute("SELECT probe_id FROM probes WHERE spec_key = ? ORDER BY rowid",
-                               (spec_key,)).fetchone()
+        rows = self._query("SELECT probe_id FROM probes WHERE spec_key = ? ORDER BY rowid",
+                           spec_key)
+        row = rows[0] if rows else None
         return row[0] if row else None
 
     # -- writing --------------------------------------------------------------------------

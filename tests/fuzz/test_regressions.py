@@ -215,3 +215,24 @@ def test_a_zoo_reference_naming_a_file_outside_its_hashes_is_verified_too(tmp_pa
             f"{tmp_path / 'zoo'}: reference m skipped: refs/m-model.tflite: No such file or directory"]
     finally:
         zoo.close()
+
+
+def test_a_zoo_index_whose_tables_were_altered_is_a_corpus_error(tmp_path):
+    """Fuzzing found a zoo index whose tensor_keys table lost a column: the weight lookup
+    raised sqlite3.OperationalError out of the matcher."""
+    import sqlite3
+
+    from modelhound.corpus.zoo import Zoo
+    from modelhound.errors import CorpusError
+
+    Zoo.open(tmp_path / "zoo", create=True).close()
+    with sqlite3.connect(tmp_path / "zoo" / "zoo.sqlite") as c:
+        c.execute("DROP TABLE tensor_keys")
+        c.execute("CREATE TABLE tensor_keys (other TEXT)")
+    c.close()
+    zoo = Zoo.open(tmp_path / "zoo")
+    try:
+        with pytest.raises(CorpusError, match=f"^{tmp_path / 'zoo'}: the zoo index is damaged"):
+            zoo.by_tensor_keys(["k"])
+    finally:
+        zoo.close()
