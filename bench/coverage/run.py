@@ -48,6 +48,8 @@ from modelhound.pipeline import discover  # noqa: E402
 from modelhound.records import FoundModel  # noqa: E402
 
 N_PAIRS = 8
+#: the fixtures' sample images (scikit-image), the seeds of image inputs (set in main)
+IMAGES: list[np.ndarray] = []
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Row:
     entry: str
     fmt: str
     weights: int
+    weights_read: bool
     weights_note: str
     network: str
     """'complete', 'graph-only' or 'weights-only'."""
@@ -72,9 +75,16 @@ def _pairs_file(spec: Any, folder: str) -> str:
     """A probe pair set fitting ``spec``: its default seeds, each with a seeded perturbation."""
     from modelhound.fingerprint.interface import Generator, PairSet
     from modelhound.fingerprint.profile import save_pairs
+    from modelhound.fingerprint.inputs import InputAdapter
     from modelhound.fingerprint.seeds import default_seeds
 
-    seeds = default_seeds(spec, n=N_PAIRS)
+    seeds = None
+    if IMAGES and InputAdapter(spec).is_image:  # real images for image inputs, as the zoo
+        from modelhound.corpus.seeds import seed_set
+
+        seeds = seed_set(IMAGES, spec, n=N_PAIRS, name="fixture sample images")
+    if seeds is None:
+        seeds = default_seeds(spec, n=N_PAIRS)
     rng = np.random.default_rng(0)
     x = seeds.data.astype(np.float32)
     noise = rng.uniform(-0.03, 0.03, x.shape).astype(np.float32)
@@ -90,7 +100,8 @@ def _network(conv_reason: str, weights: int, weights_note: str) -> str:
     if "weights-only" in conv_reason:
         return "weights-only"
     if "graph-only" in conv_reason or "graph-only" in weights_note or (
-            weights == 0 and ("prototxt" in weights_note or "no weights" in weights_note)):
+            weights == 0 and ("prototxt holds no weights" in weights_note
+                              or "without its weight blob" in conv_reason)):
         return "graph-only"
     return "complete"
 
@@ -99,9 +110,12 @@ def _one(source: str, found: FoundModel, pool: ConverterPool, tmp: str) -> Row:
     e = found.entry
     try:
         tensors = read_tensors(e.format, e.subformat, found.data, found.companions)
-        n, wnote = len(tensors), "" if tensors else "no weight tensor of 16+ values"
+        n, wnote, read = len(tensors), "", True
+        if not tensors:
+            count = e.info.param_count if e.info else None
+            wnote = f"read: {count} weight values, no tensor of the 16+ that count as evidence"
     except ExtractError as exc:
-        n, wnote = 0, str(exc)
+        n, wnote, read = 0, str(exc), False
     conv = pool.convert(found) if e.format.runnable else None
     reason = conv.reason if conv is not None else f"{e.format.value}: no runtime"
     runnable = bool(conv is not None and conv.runnable)
@@ -123,7 +137,7 @@ def _one(source: str, found: FoundModel, pool: ConverterPool, tmp: str) -> Row:
                 note = "" if fingerprint else ("; ".join(notes[:1]) or "DDV all zero")
             except Exception as exc:  # noqa: BLE001 - reported in the table
                 note = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
-    return Row(source, e.entry, f"{e.format.value}/{e.subformat}", n, wnote,
+    return Row(source, e.entry, f"{e.format.value}/{e.subformat}", n, read, wnote,
                _network(reason, n, wnote), runnable, conv.runtime if conv else "",
                conv.rel_error if conv else None, fingerprint, note)
 
@@ -149,6 +163,10 @@ def main() -> None:
     ap.add_argument("--no-zoo", action="store_true", help="skip the default zoo's wheels")
     args = ap.parse_args()
     fixtures = Path(args.fixtures)
+    from modelhound.corpus.seeds import load_images
+
+    IMAGES.extend(img for name, imgs in sorted(load_images(fixtures / "data" / "skimage").items())
+                  for img in imgs)
     inputs: list[tuple[str, str]] = [("fixture models", p) for p in
                                      discover([str(fixtures / "models")])]
     inputs += [("fixture apks", p) for p in discover([str(fixtures / "apks")])]
@@ -204,7 +222,7 @@ def _write(rows: list[Row], seconds: float) -> None:
         rs = by_fmt[fmt]
         complete = [r for r in rs if r.network == "complete"]
         with_w = [r for r in rs if r.network != "graph-only"]
-        read = [r for r in with_w if r.weights > 0]
+        read = [r for r in with_w if r.weights_read]
         run = [r for r in complete if r.runnable]
         checked = [r for r in rs if r.rel_error is not None]
         ok = [r for r in checked if r.rel_error is not None and r.rel_error <= TOLERANCE]
@@ -225,7 +243,7 @@ def _write(rows: list[Row], seconds: float) -> None:
     lines += ["", "## Exceptions (complete models without a fingerprint, files with weights not read)",
               "", "| model | format | runtime | why |", "|---|---|---|---|"]
     for r in rows:
-        if (r.network == "complete" and not r.fingerprint) or (r.network != "graph-only" and not r.weights):
+        if (r.network == "complete" and not r.fingerprint) or (r.network != "graph-only" and not r.weights_read):
             why = r.note or r.weights_note
             lines.append(f"| {r.entry} | {r.fmt} | {r.runtime or '-'} | {why[:200].replace('|', '/')} |")
     lines += ["", "## Every model", "", "| model | format | weights | network | runnable | rel. error "

@@ -24,6 +24,7 @@ def _build() -> bytes:
     import sqlite3
 
     from modelhound.corpus.zoo import Reference, Zoo, now
+    from modelhound.errors import ExtractError
     from modelhound.extractor.tensors import read_tensors
     from modelhound.fingerprint.weights import multiset_key
     from modelhound.records import ModelFormat
@@ -40,8 +41,11 @@ def _build() -> bytes:
         rel = f"refs/{name}/model.{ext}"
         with open(os.path.join(_DIR, rel), "wb") as f:
             f.write(data)
-        keys = [(multiset_key(t.values), int(t.values.size))
-                for t in read_tensors(fmt, "flatbuffer" if ext == "tflite" else "", data)]
+        try:
+            tensors = read_tensors(fmt, "flatbuffer" if ext == "tflite" else "", data)
+        except ExtractError:  # the light alexnet is graph-only: no weights to index
+            tensors = []
+        keys = [(multiset_key(t.values), int(t.values.size)) for t in tensors]
         zoo.insert(Reference(name=name, format=fmt.value,
                              subformat="flatbuffer" if ext == "tflite" else "",
                              sha256=hashlib.sha256(data).hexdigest(), size=len(data),

@@ -88,12 +88,13 @@ def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> No
 
     problem = ""
     try:  # warm up: pay the runtime imports before the first time limit starts. TensorFlow
-        # and tf2onnx load on the first conversion that needs them: a scan that runs its
-        # TFLite models natively in LiteRT never pays for them.
+        # and tf2onnx load before the first conversion: a scan that runs its TFLite models
+        # natively in LiteRT (calls only) never pays for them.
         import onnxruntime  # noqa: F401
-    except (ImportError, MemoryError, OSError) as exc:  # e.g. RLIMIT_AS too tight to map TF
+    except (ImportError, MemoryError, OSError) as exc:  # e.g. RLIMIT_AS too tight
         problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     outbox.send(("ready", problem))
+    converter_problem: str | None = None
     while True:
         try:
             found = inbox.recv()
@@ -103,6 +104,20 @@ def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> No
             return
         if isinstance(found, tuple) and found and found[0] == "call":
             outbox.send(_call_here(found[1], found[2]))
+            continue
+        if converter_problem is None:
+            try:
+                import tensorflow  # noqa: F401
+                import tf2onnx  # noqa: F401
+
+                converter_problem = ""
+            except (ImportError, MemoryError, OSError) as exc:  # RLIMIT_AS too tight to map TF
+                converter_problem = (f"the converters cannot load under the memory limit "
+                                     f"{memory_mb} MiB ({type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0][:160]})")
+        if converter_problem:
+            outbox.send(Conversion(found.entry.sha256, False,
+                                   reason=f"{found.entry.entry}: {converter_problem}"))
             continue
         outbox.send(convert_here(found))
 

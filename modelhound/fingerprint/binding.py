@@ -13,9 +13,9 @@ Documented rule (applied to the declared inputs, without running anything):
 3. The **data input** is what remains: the one the model's metadata names when known,
    else the largest (most elements) non-state, non-control input; ties go to the first.
 4. A free length of the data input is fixed: the probe set's own size for images (as for
-   every model), and :data:`AUDIO_WINDOW` samples for a ``[batch, samples]`` input of a
-   model with a sample-rate input (one 32 ms window at 16 kHz plus the 64-sample context
-   silero-vad prepends), else :data:`SEQUENCE`.
+   every model), and :data:`AUDIO_WINDOW` samples for a float ``[batch, samples]`` input of
+   a model with a sample-rate or a recurrent-state input (one 32 ms window at 16 kHz plus
+   the 64-sample context silero-vad prepends), else :data:`SEQUENCE`.
 
 A recurrent model is run one window per call from the zero state, sample by sample (the
 state's batch axis is not always the first), so every pair is scored from the same state.
@@ -91,9 +91,9 @@ def bind(inputs: Sequence[TensorSpec], data_name: str = "") -> Binding | None:
         return None
     data = max(candidates, key=lambda i: (_size(inputs[i]), -i))
     spec = inputs[data]
-    has_rate = "rate" in kinds
+    audio = "rate" in kinds or ("state" in kinds and np.dtype(spec.dtype).kind == "f")
     if len(spec.shape) == 2 and spec.shape[1] < 0:
-        spec = TensorSpec(spec.name, (spec.shape[0], AUDIO_WINDOW if has_rate else SEQUENCE),
+        spec = TensorSpec(spec.name, (spec.shape[0], AUDIO_WINDOW if audio else SEQUENCE),
                           spec.dtype, spec.quantization, spec.layout)
     if spec.shape and spec.shape[0] < 0:
         spec = TensorSpec(spec.name, (1, *spec.shape[1:]), spec.dtype, spec.quantization,
