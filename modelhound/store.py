@@ -146,7 +146,8 @@ class ResultStore:
                 self.run = self._pick_run(run)
                 self.runs = int(self._db.execute("SELECT count(*) FROM runs").fetchone()[0])
                 return
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL only once the file is known good: switching rewrites the header, which a
+            # refused file must keep (the init below rolls back byte for byte before it)
             self._db.execute("BEGIN IMMEDIATE")
             if version == 1:
                 _migrate_v1(self._db)
@@ -165,6 +166,7 @@ class ResultStore:
                 self._db.execute("INSERT INTO runs VALUES (?, ?, ?)",
                                  (self.run, time.time(), f"modelhound {__version__}"))
             self._db.execute("COMMIT")
+            self._db.execute("PRAGMA journal_mode=WAL")
         except (sqlite3.Error, StoreError) as e:
             if self._db.in_transaction:
                 self._db.rollback()

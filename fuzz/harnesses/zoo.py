@@ -35,8 +35,8 @@ def _build() -> bytes:
     for name, fmt, ext, data in (
             ("stress", ModelFormat.TFLITE, "tflite",
              S.fixture("models", "tflite", "leschiera-stress-model-v1.tflite")),
-            ("alexnet", ModelFormat.ONNX, "onnx",
-             S.fixture("models", "onnx", "onnx-1.23.2-light", "light_bvlc_alexnet.onnx"))):
+            ("mnist", ModelFormat.ONNX, "onnx",
+             S.fixture("models", "onnx", "mnist-8.onnx"))):
         os.makedirs(os.path.join(_DIR, "refs", name))
         rel = f"refs/{name}/model.{ext}"
         with open(os.path.join(_DIR, rel), "wb") as f:

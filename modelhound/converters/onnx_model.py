@@ -78,8 +78,11 @@ def convert(found: FoundModel) -> Conversion:
     _initializer_inputs(model)
     try:
         model = onnx.shape_inference.infer_shapes(model)
+    except MemoryError:
+        raise  # the worker's limit, reported as such by convert_here
     except Exception as exc:
-        notes.append(f"shape inference failed: {str(exc).splitlines()[0][:200]}")
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        notes.append(f"shape inference failed: {first[:200]}")
     repaired = model.SerializeToString()
     try:
         runner = OnnxRunnable(repaired)

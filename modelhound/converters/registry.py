@@ -104,7 +104,8 @@ def _native_out_of_memory(exc: BaseException) -> bool:
 
 def _says_out_of_memory(text: str) -> bool:
     text = text.lower()
-    return "bad_alloc" in text or "failed to allocate" in text or "out of memory" in text
+    return any(m in text for m in ("bad_alloc", "failed to allocate", "alloc failed",
+                                   "out of memory"))
 
 
 def _memory_limit() -> str:

@@ -158,7 +158,13 @@ class Zoo:
         their model file's sha256."""
         import hashlib
 
-        expected = list(ref.hashes) or ([(ref.files[0], ref.sha256)] if ref.files else [])
+        known = dict(ref.hashes)
+        if ref.files:
+            known.setdefault(ref.files[0], ref.sha256)
+        used = [*ref.files, *([ref.onnx_file] if ref.onnx_file else []), *known]
+        # every file the reference is read from: by hash where one was kept, else it must be
+        # there at least
+        expected = [(rel, known.get(rel, "")) for rel in dict.fromkeys(used)]
         for rel, sha in expected:
             path = self.path / rel
             try:
@@ -168,7 +174,7 @@ class Zoo:
                         h.update(block)
             except OSError as e:
                 return f"{rel}: {e.strerror or e}"
-            if h.hexdigest() != sha:
+            if sha and h.hexdigest() != sha:
                 return f"{rel}: altered since it was stored (sha256 {h.hexdigest()[:12]}..., " \
                        f"stored {sha[:12]}...)"
         return ""
@@ -233,9 +239,9 @@ class Zoo:
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             q = ",".join("?" * len(chunk))
-            for name, n in self._db.execute(
+            for name, n in self._query(
                     f"SELECT name, count(DISTINCT key) FROM tensor_keys WHERE key IN ({q}) "
-                    "GROUP BY name", chunk):
+                    "GROUP BY name", *chunk):
                 out[name] = out.get(name, 0) + n
         return out
 
@@ -245,15 +251,17 @@ class Zoo:
 
     def probe_file(self, probe_id: str) -> Path:
         """The pairs file of a probe set."""
-        row = self._db.execute("SELECT file FROM probes WHERE probe_id = ?", (probe_id,)).fetchone()
+        rows = self._query("SELECT file FROM probes WHERE probe_id = ?", probe_id)
+        row = rows[0] if rows else None
         if row is None:
             raise CorpusError(f"{self.path}: no probe set {probe_id}")
         return self.path / row[0]
 
     def probe_for_spec(self, spec_key: str) -> str | None:
         """An existing probe set for references with this input, if any."""
-        row = self._db.execute("SELECT probe_id FROM probes WHERE spec_key = ? ORDER BY rowid",
-                               (spec_key,)).fetchone()
+        rows = self._query("SELECT probe_id FROM probes WHERE spec_key = ? ORDER BY rowid",
+                           spec_key)
+        row = rows[0] if rows else None
         return row[0] if row else None
 
     # -- writing --------------------------------------------------------------------------
@@ -381,11 +389,11 @@ def _load_tensors(root: str, name: str, fmt: str, subformat: str, files: tuple[s
     from modelhound.errors import ExtractError
     from modelhound.extractor.tensors import read_tensors
 
-    data = (Path(root) / files[0]).read_bytes()
-    companions = {f: (Path(root) / f).read_bytes() for f in files[1:]}
-    try:
+    try:  # verified when the zoo was opened; a file gone since means no weights, not a crash
+        data = (Path(root) / files[0]).read_bytes()
+        companions = {f: (Path(root) / f).read_bytes() for f in files[1:]}
         return read_tensors(ModelFormat(fmt), subformat, data, companions)
-    except ExtractError:
+    except (ExtractError, OSError, ValueError):
         return []
 
 

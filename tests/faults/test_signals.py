@@ -74,7 +74,7 @@ def fresh(apps, tmp_path_factory) -> list[tuple[str, ...]]:
     """The rows of the same scan, never interrupted."""
     folder = tmp_path_factory.mktemp("fresh")
     out = folder / "fresh.csv"
-    assert main(["scan", str(apps), "--db", str(folder / "fresh.db"), "--no-match", "--csv",
+    assert main(["scan", str(apps), "--db", str(folder / "fresh.db"), "--no-match", "--no-cache", "--csv",
                  str(out), "--no-table", "--jobs", "1"]) == 0
     rows = _rows(out)
     assert any(r[4] == "yes" for r in rows)  # real conversions ran
@@ -107,7 +107,7 @@ def test_a_signal_stops_the_scan_keeps_finished_rows_and_resume_completes(
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelhound", "scan", str(apps), "--db", str(db), "--no-match",
-         "--no-table", "--jobs", jobs],
+         "--no-cache", "--no-table", "--jobs", jobs],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True)
     # wait until a conversion worker runs: a model is being converted, inputs remain
@@ -143,7 +143,7 @@ def test_a_signal_stops_the_scan_keeps_finished_rows_and_resume_completes(
     assert orphans == 0
 
     resumed = tmp_path / "resumed.csv"
-    assert main(["scan", str(apps), "--db", str(db), "--resume", "--no-match", "--csv",
+    assert main(["scan", str(apps), "--db", str(db), "--resume", "--no-match", "--no-cache", "--csv",
                  str(resumed), "--no-table", "--jobs", "1"]) == 0
     assert _done(db) == total
     assert _rows(resumed) == fresh

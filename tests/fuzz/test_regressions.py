@@ -157,3 +157,82 @@ def test_a_zoo_index_with_a_damaged_or_escaping_record_is_refused_naming_the_zoo
             zoo.references()
     finally:
         zoo.close()
+
+
+def test_a_database_refused_after_opening_is_left_byte_for_byte(tmp_path):
+    """Fuzzing found a damaged database (runs.run no longer unique) refused with the file
+    changed: switching to WAL had rewritten its header before the refusal. A rollback-journal
+    database whose new run cannot be added now stays exactly as it was."""
+    import hashlib
+    import sqlite3
+
+    from modelhound.errors import StoreError
+    from modelhound.store import ResultStore
+
+    db = tmp_path / "r.db"
+    ResultStore(str(db)).close()
+    with sqlite3.connect(db) as c:
+        c.execute("PRAGMA journal_mode=DELETE")
+        c.execute("CREATE TRIGGER damaged BEFORE INSERT ON runs BEGIN "
+                  "SELECT RAISE(ABORT, 'damaged'); END")
+    c.close()
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    with pytest.raises(StoreError, match=f"^{db}: cannot write the results database"):
+        ResultStore(str(db))
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_a_zoo_reference_naming_a_file_outside_its_hashes_is_verified_too(tmp_path):
+    """Fuzzing found a zoo record whose model file name no longer matched its hash list:
+    verification passed on the hashed files and loading the weights raised
+    FileNotFoundError. Every file a reference is read from is now checked."""
+    import sqlite3
+
+    from modelhound.corpus.match import Matcher
+    from modelhound.corpus.zoo import Reference, Zoo
+
+    data = samples.tflite_model(seed=5)
+    zoo = Zoo.open(tmp_path / "zoo", create=True)
+    (tmp_path / "zoo" / "refs" / "m").mkdir(parents=True)
+    (tmp_path / "zoo" / "refs" / "m" / "model.tflite").write_bytes(data)
+    import hashlib
+
+    zoo.insert(Reference(name="m", format="tflite", subformat="flatbuffer",
+                         sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                         files=("refs/m/model.tflite",)))
+    zoo.close()
+    with sqlite3.connect(tmp_path / "zoo" / "zoo.sqlite") as c:
+        (record,) = c.execute("SELECT record FROM refs").fetchone()
+        c.execute("UPDATE refs SET record = ?",
+                  (record.replace('"files": ["refs/m/model.tflite"]',
+                                  '"files": ["refs/m-model.tflite"]'),))
+    c.close()
+    zoo = Zoo.open(tmp_path / "zoo")
+    try:
+        matcher = Matcher(zoo)
+        assert matcher.refs == []
+        assert matcher.warnings == [
+            f"{tmp_path / 'zoo'}: reference m skipped: refs/m-model.tflite: No such file or directory"]
+    finally:
+        zoo.close()
+
+
+def test_a_zoo_index_whose_tables_were_altered_is_a_corpus_error(tmp_path):
+    """Fuzzing found a zoo index whose tensor_keys table lost a column: the weight lookup
+    raised sqlite3.OperationalError out of the matcher."""
+    import sqlite3
+
+    from modelhound.corpus.zoo import Zoo
+    from modelhound.errors import CorpusError
+
+    Zoo.open(tmp_path / "zoo", create=True).close()
+    with sqlite3.connect(tmp_path / "zoo" / "zoo.sqlite") as c:
+        c.execute("DROP TABLE tensor_keys")
+        c.execute("CREATE TABLE tensor_keys (other TEXT)")
+    c.close()
+    zoo = Zoo.open(tmp_path / "zoo")
+    try:
+        with pytest.raises(CorpusError, match=f"^{tmp_path / 'zoo'}: the zoo index is damaged"):
+            zoo.by_tensor_keys(["k"])
+    finally:
+        zoo.close()

@@ -1,0 +1,145 @@
+"""Fuzzing campaign: each harness under atheris (libFuzzer) for a stated time budget, one
+after the other, at the lowest priority; executions, coverage and findings per harness.
+
+    python bench/fuzz/run.py [--seconds S] [--harness NAME ...] [--work DIR]
+
+Per harness: ``python -m fuzz.driver NAME -max_total_time=S -seed=1 ...`` under ``nice -n 19``
+with the contract's bounds (5 s per input, 3 GiB RSS). The growing corpus is kept in
+``--work`` (default ~/.cache/modelhound-fuzz/<harness>) so a later run continues it; crash,
+timeout and out-of-memory inputs land in ``--work``/<harness>-artifacts. Each run's numbers
+are merged by harness into ``bench/fuzz/results.json`` and ``bench/fuzz/results.md`` is
+written from all of them, with the machine's load before and after each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO))
+
+from fuzz.driver import HARNESSES, RSS_LIMIT_MB, TIME_BOUND  # noqa: E402
+
+STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)")
+
+
+def run_one(name: str, seconds: int, work: Path) -> dict:
+    """Fuzz one harness; returns its numbers."""
+    corpus = work / name
+    artifacts = work / f"{name}-artifacts"
+    corpus.mkdir(parents=True, exist_ok=True)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    before_findings = set(os.listdir(artifacts))
+    load_before = os.getloadavg()
+    cmd = ["nice", "-n", "19", sys.executable, "-m", "fuzz.driver", name,
+           f"-max_total_time={seconds}", "-seed=1", "-print_final_stats=1",
+           f"-timeout={TIME_BOUND}", f"-rss_limit_mb={RSS_LIMIT_MB}",
+           f"-artifact_prefix={artifacts}/", str(corpus)]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    started = time.time()
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
+                          timeout=seconds + 600)
+    wall = time.time() - started
+    load_after = os.getloadavg()
+    last = None
+    for line in proc.stderr.splitlines():
+        m = STATUS.match(line)
+        if m:
+            last = m
+    stats = dict(re.findall(r"^stat::(\w+):\s+(\d+)", proc.stderr, re.M))
+    findings = sorted(set(os.listdir(artifacts)) - before_findings)
+    summary = [ln for ln in proc.stderr.splitlines()
+               if "ERROR:" in ln or "Uncaught Python exception" in ln or ln.startswith(
+                   ("AssertionError", "Traceback"))][:3]
+    return {
+        "harness": name,
+        "budget_s": seconds,
+        "wall_s": round(wall, 1),
+        "executions": int(stats.get("number_of_executed_units", last.group(1) if last else 0)),
+        "exec_per_s": int(stats.get("average_exec_per_sec", 0)),
+        "edges": int(last.group(3)) if last else 0,
+        "features": int(last.group(4)) if last else 0,
+        "corpus": int(last.group(5)) if last else 0,
+        "peak_rss_mb": int(stats.get("peak_rss_mb", 0)),
+        "exit": proc.returncode,
+        "findings": findings,
+        "finding_summary": summary,
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in load_after],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+    }
+
+
+def write_md(results: dict[str, dict]) -> str:
+    """The results table, in registry order."""
+    lines = [
+        "# Fuzzing campaign (atheris 3.0 / libFuzzer)",
+        "",
+        "`python bench/fuzz/run.py --seconds S` runs each harness in `fuzz/harnesses` for S "
+        "seconds, one at a time, under `nice -n 19`, each input bounded to "
+        f"{TIME_BOUND} s and the process to {RSS_LIMIT_MB} MiB RSS. Executions and coverage "
+        "(libFuzzer's `cov` = instrumented Python edges reached, `ft` = features) are "
+        "libFuzzer's final numbers. The machine: 2 cores shared with four other engineers' "
+        "jobs; the load average (1/5/15 min) before and after each run is given, so "
+        "executions per second are this machine's under that load, not a speed claim.",
+        "",
+        "| harness | budget s | executions | exec/s | edges (cov) | features (ft) | corpus "
+        "| peak RSS MiB | findings | load before → after | run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    total = 0
+    for name in HARNESSES:
+        r = results.get(name)
+        if r is None:
+            lines.append(f"| {name} | - | not run | | | | | | | | |")
+            continue
+        total += r["executions"]
+        found = ", ".join(r["findings"]) or ("none" if r["exit"] == 0 else f"exit {r['exit']}")
+        lines.append(
+            f"| {name} | {r['budget_s']} | {r['executions']:,} | {r['exec_per_s']} | "
+            f"{r['edges']} | {r['features']} | {r['corpus']} | {r['peak_rss_mb']} | {found} | "
+            f"{'/'.join(map(str, r['load_before']))} → {'/'.join(map(str, r['load_after']))} | "
+            f"{r['date']} |")
+    lines += ["", f"Total executions: {total:,}.", ""]
+    findings = HERE / "findings.md"
+    if findings.exists():
+        lines += [findings.read_text(), ""]
+    notes = [r for r in results.values() if r["finding_summary"]]
+    if notes:
+        lines += ["## libFuzzer's report of the findings in the runs above", ""]
+        for r in notes:
+            lines.append(f"- {r['harness']}: " + " / ".join(r["finding_summary"]))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run the campaign and write the results."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=int, default=360, help="budget per harness")
+    ap.add_argument("--harness", nargs="*", default=list(HARNESSES))
+    ap.add_argument("--work", type=Path,
+                    default=Path(os.path.expanduser("~/.cache/modelhound-fuzz")))
+    args = ap.parse_args()
+    store = HERE / "results.json"
+    results = json.loads(store.read_text()) if store.exists() else {}
+    print(f"{'harness':10} {'execs':>10} {'exec/s':>7} {'cov':>6} {'ft':>6} findings")
+    for name in args.harness:
+        r = run_one(name, args.seconds, args.work)
+        results[name] = r
+        store.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        (HERE / "results.md").write_text(write_md(results))
+        print(f"{name:10} {r['executions']:>10,} {r['exec_per_s']:>7} {r['edges']:>6} "
+              f"{r['features']:>6} {', '.join(r['findings']) or 'none'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
