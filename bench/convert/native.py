@@ -16,7 +16,6 @@ Writes bench/convert/results-native.md.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import time
@@ -29,14 +28,10 @@ sys.path.insert(0, str(REPO))
 
 
 def found(path: Path):  # type: ignore[no-untyped-def]
-    from modelhound.extractor.formats import HEAD_BYTES, describe, sniff
-    from modelhound.records import FoundModel, ModelEntry, Status
+    """The model in a bare model file, as a scan finds it."""
+    from modelhound.extractor import extract
 
-    data = path.read_bytes()
-    s = sniff(data[:HEAD_BYTES], path.name, len(data))
-    e = ModelEntry(path.name, s.format, s.subformat, hashlib.sha256(data).hexdigest(), len(data),
-                   Status.OK, info=describe(s, data))
-    return FoundModel(e, data)
+    return extract(str(path)).models[0]
 
 
 def main() -> int:

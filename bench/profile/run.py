@@ -24,7 +24,6 @@ Run by hand, niced; tests never time anything.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import time
@@ -38,14 +37,10 @@ FOLDERS = ("mediapipe-0.10.14", "mediapipe-0.10.21")
 
 
 def found(path: Path):  # type: ignore[no-untyped-def]
-    from modelhound.extractor.formats import HEAD_BYTES, describe, sniff
-    from modelhound.records import FoundModel, ModelEntry, Status
+    """The model in a bare model file, as a scan finds it."""
+    from modelhound.extractor import extract
 
-    data = path.read_bytes()
-    s = sniff(data[:HEAD_BYTES], path.name, len(data))
-    e = ModelEntry(path.name, s.format, s.subformat, hashlib.sha256(data).hexdigest(), len(data),
-                   Status.OK, info=describe(s, data))
-    return FoundModel(e, data)
+    return extract(str(path)).models[0]
 
 
 def bare(module, x_float, steps: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
