@@ -56,6 +56,18 @@ class Harness:
     test_one: Callable[[bytes], None]
 
 
+def check_refusal(error: Exception, prefix: str, path: str, sha256: str, what: str) -> None:
+    """The contract for a refused file a user handed over: the message names it (starts with
+    ``prefix``) and the file is byte-identical afterwards (``sha256`` from before)."""
+    import hashlib
+
+    if not str(error).startswith(prefix):
+        raise AssertionError(f"refusal does not name the {what}: {error}") from error
+    with open(path, "rb") as f:
+        if hashlib.sha256(f.read()).hexdigest() != sha256:
+            raise AssertionError(f"refused {what} was changed: {error}") from error
+
+
 def load(name: str) -> Harness:
     """Import ``fuzz.harnesses.<name>``."""
     if name not in HARNESSES:
