@@ -98,6 +98,29 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: descriptions of the models met by this process, by content: an SDK model shipped in
+#: many apps is parsed once per process, not once per app (ModelInfo is immutable)
+_DESCRIBED: dict[tuple[str, str, str], ModelInfo | ExtractError | None] = {}
+_DESCRIBED_MAX = 4096
+
+
+def _describe_once(sniffed: Sniffed, data: bytes, digest: str) -> ModelInfo | None:
+    """:func:`formats.describe`, remembered by (sha256, format, subformat)."""
+    key = (digest, sniffed.format.value, sniffed.subformat)
+    if key not in _DESCRIBED:
+        try:
+            result: ModelInfo | ExtractError | None = formats.describe(sniffed, data)
+        except ExtractError as e:
+            result = e
+        if len(_DESCRIBED) >= _DESCRIBED_MAX:
+            _DESCRIBED.pop(next(iter(_DESCRIBED)))
+        _DESCRIBED[key] = result
+    result = _DESCRIBED[key]
+    if isinstance(result, ExtractError):
+        raise ExtractError(str(result))
+    return result
+
+
 def model_like(path: str) -> bool:
     """Whether an entry sits where models live or is named like one."""
     low = path.lower()
@@ -153,12 +176,13 @@ class _Walk:
                                     reason=reason, evidence=evidence))
 
     def found(self, member: Member, data: bytes, sniffed: Sniffed, info: ModelInfo | None,
-              companions: dict[str, bytes] | None = None, reason: str = "") -> None:
-        """Record a recognised model."""
+              companions: dict[str, bytes] | None = None, reason: str = "",
+              digest: str = "") -> None:
+        """Record a recognised model (``digest``: its sha256, when already known)."""
         notes = [n for n in (member.note, reason) if n]
         entry = ModelEntry(
             entry=member.path, format=sniffed.format, subformat=sniffed.subformat,
-            sha256=_sha(data), size=len(data), status=Status.OK, reason="; ".join(notes),
+            sha256=digest or _sha(data), size=len(data), status=Status.OK, reason="; ".join(notes),
             evidence=sniffed.evidence, info=info, companions=tuple(companions or ()),
         )
         self.models.append(FoundModel(entry=entry, data=data, companions=companions or {}))
@@ -297,12 +321,13 @@ class _Walk:
         if sniffed.format is ModelFormat.TFJS:
             self.tfjs.append((member, data, sniffed))
             return
+        digest = _sha(data)
         try:
-            info = formats.describe(sniffed, data)
+            info = _describe_once(sniffed, data, digest)
         except ExtractError as e:
             self.unreadable(member, str(e), sniffed.format, sniffed.subformat, sniffed.evidence)
             return
-        self.found(member, data, sniffed, info)
+        self.found(member, data, sniffed, info, digest=digest)
 
     def _nested_zip(self, member: Member, depth: int) -> None:
         if depth + 1 > self.budget.limits.max_depth:
