@@ -11,6 +11,7 @@ from typing import IO, Callable
 from modelhound.errors import ExtractError
 from modelhound.extractor import formats, signatures
 from modelhound.extractor.archive import (
+    DIRECT_MAX_BYTES,
     Archive,
     Budget,
     LimitExceeded,
@@ -641,11 +642,18 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
     limits = limits or Limits()
     if os.path.isdir(path):
         return _extract_folder(path, limits, sha256)
+    blob: bytes | None = None  # the whole file, read once, when it is small enough
     try:
         size = os.path.getsize(path)
-        digest = sha256 or sha256_file(path)
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_PREVIEW)
+        if size <= DIRECT_MAX_BYTES:
+            with open(path, "rb") as f:
+                blob = f.read()
+            head = blob[:SNIFF_PREVIEW]
+            digest = sha256 or hashlib.sha256(blob).hexdigest()
+        else:
+            digest = sha256 or sha256_file(path)
+            with open(path, "rb") as f:
+                head = f.read(SNIFF_PREVIEW)
     except OSError as e:
         return Extraction(app=AppInfo(path=path, sha256="", size=0),
                           error=f"{path}: cannot read file ({e.strerror or e})")
@@ -660,7 +668,8 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
             return Extraction(app=base, error=f"{path}: not a zip archive ({what}); "
                                               f"size {size} bytes")
         try:
-            archive = open_zip(path, "", walk.budget)
+            archive = open_zip(blob if blob is not None and len(blob) == size else path, "",
+                               walk.budget)
         except ExtractError as e:
             return Extraction(app=base, error=f"{path}: {e}")
         walk.closers.append(archive.closer)
