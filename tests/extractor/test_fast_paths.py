@@ -123,3 +123,21 @@ def test_entries_flagged_encrypted_are_left_to_the_by_offset_reader(tmp_path: Pa
         assert read_all(m, Budget(Limits())) == b"hello" * 100
     finally:
         archive.closer()
+
+
+def test_tflite_description_agrees_with_litert_on_real_models() -> None:
+    """The direct FlatBuffer reader gives every input and output as LiteRT itself sees it."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from modelhound.extractor.formats import tflite
+
+    for name in ("hand_recrop", "face_detection_short_range", "selfie_segmentation"):
+        data = (FIXTURES / "models" / "tflite" / "mediapipe-0.10.14" / f"{name}.tflite").read_bytes()
+        info = tflite.describe(data)
+        interp = Interpreter(model_content=data)
+        for specs, details in ((info.inputs, interp.get_input_details()),
+                               (info.outputs, interp.get_output_details())):
+            assert [(s.name, s.shape, s.dtype) for s in specs] == [
+                (d["name"], tuple(int(v) for v in d["shape_signature"]), d["dtype"].__name__)
+                for d in details], name
+        assert info.op_count > 10 and info.param_count > 10_000 and info.weight_dtypes
