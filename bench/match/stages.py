@@ -50,10 +50,10 @@ def suspects() -> list[tuple[str, bytes]]:
     palm = (MP / "palm_detection_lite.tflite").read_bytes()
     face = (MP / "face_detection_short_range.tflite").read_bytes()
     return [
-        ("palm_detection_lite, 30 % pruned", variants.prune_tflite(palm, 0.3)),
         ("face_detection_short_range, weights moved",
          variants.perturb_tflite(face, share=1.0, noise=0.5, seed=1)),
         ("hand_recrop", (MP / "hand_recrop.tflite").read_bytes()),
+        ("palm_detection_lite, 30 % pruned", variants.prune_tflite(palm, 0.3)),
     ]
 
 
@@ -135,6 +135,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--zoo", help="zoo folder (default: the built default zoo)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--suspects", type=int, default=3, help="how many of the suspects (in order)")
+    ap.add_argument("--timeout", type=float, default=1800,
+                    help="seconds per worker call (a scan's default is 300)")
     args = ap.parse_args()
     from modelhound.converters import ConverterPool
     from modelhound.corpus.default import default_zoo_dir, default_zoo_ready
@@ -148,12 +151,12 @@ def main() -> int:
     matcher = Matcher(Zoo.open(zoo_dir))
     load0 = os.getloadavg()[0]
     rows = []
-    with ConverterPool(1) as pool:
+    with ConverterPool(1, timeout_s=args.timeout) as pool:
         t = time.perf_counter()
         pool.call("modelhound.converters.tflite:native_here",
                   found((MP / "hand_recrop.tflite").read_bytes(), "warm.tflite"))
         start = time.perf_counter() - t
-        for name, data in suspects():
+        for name, data in suspects()[: args.suspects]:
             f = found(data, name.split(",")[0] + ".tflite")
             rounds = [one_round(pool, matcher, f) for _ in range(args.rounds)]
             med = {k: statistics.median(r[k] for r in rounds) for k in STAGES}
@@ -168,7 +171,7 @@ def main() -> int:
         "# bench/match/stages: scan cost per unique model, by stage, against bare forward passes",
         "",
         f"Command: `.venv/bin/python bench/match/stages.py --rounds {args.rounds}"
-        f"{' --zoo ' + args.zoo if args.zoo else ''}` "
+        f" --suspects {args.suspects}{' --zoo ' + args.zoo if args.zoo else ''}` "
         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nice {os.nice(0)}); zoo "
         f"{zoo_dir} ({len(matcher.refs)} references, "
         f"{len({r.probe_id for r in matcher.refs if r.probe_id})} probe sets); 2-core machine "
