@@ -150,6 +150,12 @@ def _parser() -> argparse.ArgumentParser:
                     help="the model owner's data (ImageFolder <label>/<sample>, a flat folder, or .npz "
                          "with x and optional y): stores owner evidence that catches distilled and "
                          "stolen copies")
+    za.add_argument("--owner-base", metavar="ONNX|scratch",
+                    help="with --owner-data: the public model (ONNX) the reference was fine-tuned from, "
+                         "or 'scratch'; owner evidence flags copies only when this is given")
+    za.add_argument("--owner-queries", metavar="PATH",
+                    help="with --owner-data: public data of the domain a thief might query with "
+                         "(same layouts, labels ignored)")
     za.add_argument("--keep-owner-data", action="store_true",
                     help="also store the owner's data in the zoo (default: only evidence derived from it)")
     profile_args(za)
@@ -461,7 +467,9 @@ def _zoo_add(args: argparse.Namespace, zoo: Any, console: Any, err: Any) -> None
                 add_file(zoo, f, pool=pool, name=args.name, source=args.source,
                          license=args.license, task=args.task, seeds=seeds, settings=settings,
                          on_added=added, owner_data=getattr(args, "owner_data", None),
-                         keep_owner_data=getattr(args, "keep_owner_data", False))
+                         keep_owner_data=getattr(args, "keep_owner_data", False),
+                         owner_base=getattr(args, "owner_base", None),
+                         owner_queries=getattr(args, "owner_queries", None))
     profile_pending(zoo, seeds=seeds, settings=settings, on_added=added)
 
 

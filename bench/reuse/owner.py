@@ -27,6 +27,7 @@ Every model (quantized ones included) then runs on every reference's probes unde
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,8 +47,14 @@ CACHE = HERE / ".cache"
 PRETRAINED = "--pretrained-independents" in sys.argv
 """Variant: the tool's independents start from a public base model (pretrained on the MNIST
 images, as both roots of this zoo are) and are fine-tuned on the owner's data."""
-OUT = CACHE / ("owner-pretrained" if PRETRAINED else "owner")
-COMMAND = "nice -n 10 .venv/bin/python bench/reuse/owner.py"
+BASE = "--base" in sys.argv
+"""The product's ``--owner-base`` and ``--owner-queries``: the owner names the public model
+the reference was fine-tuned from (here: the reference's MNIST-pretrained root, as ONNX),
+and unlabelled public data of the domain a thief without the owner's data would query with
+(digits references: the MNIST test images; parity references: the sklearn digits test
+images; the knockoff thieves queried the *training* images of those data sets)."""
+OUT = CACHE / ("owner-pretrained" if PRETRAINED else "owner-base" if BASE else "owner")
+COMMAND = "nice -n 15 .venv/bin/python bench/reuse/owner.py"
 
 
 def built_models() -> dict[str, zoo.BuiltModel]:
@@ -62,6 +69,12 @@ def built_models() -> dict[str, zoo.BuiltModel]:
             out[spec.name] = zoo.BuiltModel(spec, base.with_suffix(".tflite"), onnx if onnx.exists() else None,
                                             float(m["accuracy"]), float(m["seconds"]))
     return out
+
+
+def public_queries(task: str) -> np.ndarray:
+    """Public data of the task's domain that a knockoff thief would plausibly query with
+    (disjoint from the knockoff thieves' own images: those are the training split)."""
+    return load_task("mnist" if task == "digits" else "digits").x_test
 
 
 def data_key(spec: zoo.ModelSpec) -> str:
@@ -147,8 +160,14 @@ def main() -> None:
             return indep_cache[ck]
 
         t0 = time.time()
+        base = queries = None
+        if BASE:
+            root = built[r].spec.root
+            base = (CACHE / "models" / zoo._fn(root)).with_suffix(".onnx").read_bytes()
+            queries = public_queries(built[r].spec.task)
         ev = build_owner_evidence(lambda q, r=r: run(r, q), x, y, is_image=True, settings=settings,
-                                  independents=cached)
+                                  independents=cached, base=base, queries=queries,
+                                  log=lambda m: print("   ", m, flush=True))
         build_s[r] = time.time() - t0
         np.savez_compressed(path, **ev.to_npz())
         evidence[r] = ev
@@ -176,7 +195,8 @@ def main() -> None:
             sc = ev.score(out)
             z = (sc.agreement - float(ev.null.mean())) / max(float(ev.null.std(ddof=1)), 0.03)
             akh = float((run(s, errors[r][0]).argmax(1) == errors[r][1]).mean()) if r in errors else 0.0
-            scores[s][r] = [sc.agreement, sc.p_value, float(sc.flagged), z, akh]
+            scores[s][r] = [sc.agreement, sc.p_value, float(sc.flagged), z, akh, len(ev.labels),
+                            float(ev.null.max())]
     t_score = time.time() - t0
     weights = _weights(built, refs) if "--no-weights" not in sys.argv else {}
     data = {"scores": scores, "weights": weights, "build_seconds": build_s, "score_seconds": t_score,
@@ -219,19 +239,23 @@ def write_report(data: dict) -> str:
     scores, weights, methods = data["scores"], data["weights"], data["methods"]
     variant = (" --pretrained-independents` (the tool's independents start from a base model pretrained on the "
                "MNIST images, as both roots of this zoo do, then are fine-tuned on the owner's data)"
-               if PRETRAINED else "`")
+               if PRETRAINED else " --base --only=<each 0.5 transfer>` (the product's `--owner-base`: 8 independents "
+               "fine-tuned from the reference's MNIST-pretrained root, ONNX, join the 4 from-scratch ones; "
+               "`--owner-queries`: MNIST test images for digits references, sklearn digits test images for "
+               "parity references)" if BASE else "`")
     lines = ["# Owner-evidence arm of the reuse benchmark (bench/reuse)", "",
              f"Produced by `{COMMAND} --no-weights{variant}. Build: {len(data['build_seconds'])} references with owner "
              f"evidence, median {np.median(list(data['build_seconds'].values())):.0f} s per reference "
              f"(shared independents counted once); scoring every model on every reference's probes "
-             f"{data['score_seconds']:.0f} s.", ""]
+             f"{data['score_seconds']:.0f} s. Load average when the report was written: "
+             f"{os.getloadavg()[0]:.1f} on 2 cores (times are wall, at nice 15 beside other jobs).", ""]
     # Issue-6 protocol.
     rows = []
     for s, per in scores.items():
         parent = _parent(s, methods)
         if parent is None or not s.startswith("pretrain") or parent not in per:
             continue
-        for r, (agree, p, flagged, z, akh) in per.items():
+        for r, (agree, p, flagged, z, akh, *_) in per.items():
             if r != parent and r.split("-")[0] == s.split("-")[0]:
                 continue
             w = weights.get(f"{s}|{r}", 0.0)
@@ -270,7 +294,7 @@ def write_report(data: dict) -> str:
     # False positives of the product decision among all non-derived pairs.
     fp, n_neg, fp_same, n_same = [], 0, [], 0
     for s, per in scores.items():
-        for r, (agree, p, flagged, z, akh) in per.items():
+        for r, (agree, p, flagged, z, akh, *_) in per.items():
             if derives(s, r) or related(s, r):
                 continue
             n_neg += 1
@@ -286,9 +310,51 @@ def write_report(data: dict) -> str:
               f"({len(fp_same)} of those on the same data).", ""]
     for s, r, a, p in sorted(fp, key=lambda t: t[3])[:20]:
         lines.append(f"- `{s}` flagged against `{r}`: agreement {a:.3f}, p {p:.2g}")
+    lines += _margin_sweep(scores, data)
     text = "\n".join(lines) + "\n"
-    (HERE / ("results-owner-pretrained.md" if PRETRAINED else "results-owner.md")).write_text(text)
+    (HERE / ("results-owner-pretrained.md" if PRETRAINED else "results-owner.md" if BASE
+             else "results-owner-scratch.md")).write_text(text)
     return text
+
+
+MARGINS = (0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
+
+
+def _margin_sweep(scores: dict, data: dict) -> list[str]:
+    """Decision at other null margins (recomputed from agreement, probe count and the highest
+    calibration independent): flagged parents per reuse method, false positives, inconclusive."""
+    from modelhound.fingerprint.owner import _binom_sf
+
+    if not any(len(v) >= 7 for per in scores.values() for v in per.values()):
+        return []
+    methods = data["methods"]
+    lines = ["", "## The decision at other null margins", "",
+             "p = binomial upper tail of the agreement count over the probes at (highest calibration "
+             "independent + margin); flagged at p < 0.001. Parents: distilled and stolen children against "
+             "their parent. Inconclusive: not flagged, but closer to the reference than every calibration "
+             "independent.", "",
+             "| margin | " + " | ".join(GROUP_ORDER[GROUP_ORDER.index("distill"):]) +
+             " | parents flagged | false positives (same data) | independents inconclusive |",
+             "|---|" + "---|" * (len(GROUP_ORDER) - GROUP_ORDER.index("distill") + 3)]
+    for m in MARGINS:
+        per_g: dict[str, list[int]] = {}
+        fp = fp_same = inc = 0
+        for s, per in scores.items():
+            for r, v in per.items():
+                agree, n, nmax = v[0], int(v[5]), v[6]
+                flag = _binom_sf(int(round(agree * n)), n, min(1.0, nmax + m)) < 1e-3
+                if _parent(s, methods) == r and methods[s] in GROUP_ORDER:
+                    c = per_g.setdefault(methods[s], [0, 0])
+                    c[0] += flag
+                    c[1] += 1
+                elif not derives(s, r) and not related(s, r):
+                    fp += flag
+                    fp_same += flag and data["data_keys"][s] == data["data_keys"][r]
+                    inc += (not flag) and agree > nmax
+        cells = [f"{per_g[g][0]}/{per_g[g][1]}" if g in per_g else "-" for g in GROUP_ORDER[GROUP_ORDER.index("distill"):]]
+        tot = [sum(c[0] for c in per_g.values()), sum(c[1] for c in per_g.values())]
+        lines.append(f"| {m:.2f} | " + " | ".join(cells) + f" | {tot[0]}/{tot[1]} | {fp} ({fp_same}) | {inc} |")
+    return lines
 
 
 def _parent(name: str, methods: dict[str, str]) -> str | None:

@@ -59,6 +59,8 @@ def add_reference(
     settings: ProfileSettings = ProfileSettings(),
     owner_data: str | None = None,
     keep_owner_data: bool = False,
+    owner_base: str | None = None,
+    owner_queries: str | None = None,
 ) -> Reference:
     """Add one extracted model to the zoo and return its record.
 
@@ -101,19 +103,20 @@ def add_reference(
     if settings.profile:
         ref = _profile(zoo, ref, found, conv, load_runnable(conv, threads=2), seeds, settings)
     if owner_data:
-        ref = _owner(zoo, ref, found, conv, owner_data, keep_owner_data)
+        ref = _owner(zoo, ref, found, conv, owner_data, keep_owner_data, owner_base, owner_queries)
     zoo.insert(ref, keys)
     return ref
 
 
-def _owner(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, data: str, keep: bool) -> Reference:
+def _owner(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, data: str, keep: bool,
+           base: str | None = None, queries: str | None = None) -> Reference:
     from modelhound.converters import load_runnable
     from modelhound.corpus.owner import build_for_reference
     from modelhound.errors import ModelhoundError
 
     try:
         summary = build_for_reference(zoo, ref.name, load_runnable(conv, threads=2),
-                                      _normalization(found), data, keep=keep)
+                                      _normalization(found), data, keep=keep, base=base, queries=queries)
     except ModelhoundError as exc:
         note = f"owner evidence not built: {exc}"
         return replace(ref, profile_note=f"{ref.profile_note}; {note}" if ref.profile_note else note)
@@ -181,7 +184,8 @@ def add_file(zoo: Zoo, path: str, *, pool: Any, name: str = "", source: str = ""
              license: str = "", task: str = "", seeds: Callable[[Any], Any] | None = None,
              settings: ProfileSettings = ProfileSettings(),
              on_added: Callable[[Reference], None] | None = None,
-             owner_data: str | None = None, keep_owner_data: bool = False) -> list[Reference]:
+             owner_data: str | None = None, keep_owner_data: bool = False,
+             owner_base: str | None = None, owner_queries: str | None = None) -> list[Reference]:
     """Add every model found in a file (a model, an APK, a wheel, a zip) to the zoo."""
     from modelhound.extractor import extract
 
@@ -197,7 +201,8 @@ def add_file(zoo: Zoo, path: str, *, pool: Any, name: str = "", source: str = ""
                             source=source or f"{path}!/{found.entry.entry}" if x.app.kind != "file"
                             else source or path,
                             license=license, task=task, seeds=seeds, settings=settings,
-                            owner_data=owner_data, keep_owner_data=keep_owner_data)
+                            owner_data=owner_data, keep_owner_data=keep_owner_data,
+                            owner_base=owner_base, owner_queries=owner_queries)
         refs.append(ref)
         if on_added is not None:
             on_added(ref)

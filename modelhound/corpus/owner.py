@@ -160,10 +160,31 @@ def _array(s: Any, shape: tuple[int, ...], where: Path) -> np.ndarray:
     raise CorpusError(f"{where}: a sample has {a.size} values, the model's input {shape} needs {size}")
 
 
+def read_base(path: str | os.PathLike[str]) -> bytes:
+    """The owner's base model (``--owner-base``): an ONNX file, read whole (CorpusError
+    names the file when it is not one)."""
+    p = Path(path)
+    if not p.is_file():
+        raise CorpusError(f"{p}: owner base model not found")
+    data = p.read_bytes()
+    try:
+        import onnx
+
+        onnx.load_from_string(data)
+    except Exception as exc:  # noqa: BLE001 - any parse failure: not an ONNX model
+        raise CorpusError(f"{p}: the owner base model must be an ONNX file ({type(exc).__name__})") from exc
+    return data
+
+
 def build_for_reference(zoo: Any, name: str, runnable: Any, normalization: Any, data_path: str,
-                        *, keep: bool = False, settings: Any = None,
+                        *, keep: bool = False, settings: Any = None, base: str | None = None,
+                        queries: str | None = None,
                         log: Callable[[str], None] = lambda _m: None) -> str:
-    """Build and store a reference's owner evidence; returns its one-line summary."""
+    """Build and store a reference's owner evidence; returns its one-line summary.
+    ``base``: the public ONNX model the reference was fine-tuned from (``--owner-base``), or
+    ``"scratch"`` when the owner declares it was trained from scratch;
+    ``queries``: public data of the domain a thief would query with (``--owner-queries``,
+    read like the owner's data, labels ignored)."""
     from modelhound.fingerprint.owner import OwnerSettings, build_owner_evidence
     from modelhound.fingerprint.profile import run_canonical
 
@@ -171,9 +192,12 @@ def build_for_reference(zoo: Any, name: str, runnable: Any, normalization: Any, 
         raise CorpusError(f"{data_path}: owner evidence needs a single-input model "
                           f"({len(runnable.inputs)} inputs)")
     data = load_owner_data(data_path, runnable.inputs[0])
+    base_bytes = read_base(base) if base and base != "scratch" else None
+    xq = load_owner_data(queries, runnable.inputs[0]).x if queries else None
     ev = build_owner_evidence(lambda q: run_canonical(runnable, q, normalization, batch=256),
                               data.x, data.y, is_image=data.is_image,
-                              settings=settings or OwnerSettings(), log=log)
+                              settings=settings or OwnerSettings(), base=base_bytes,
+                              scratch=base == "scratch", queries=xq, log=log)
     folder = Path(zoo.path) / "refs" / name
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / OWNER_FILE, "wb") as fh:
