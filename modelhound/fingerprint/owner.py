@@ -345,7 +345,7 @@ class _Nets:
         body = copy.deepcopy(base.module)
         for p in body.parameters():
             p.requires_grad_(True)
-        net = _BaseNet(body, base.nchw, torch.nn.Linear(base.width, self.k))
+        net = _base_net(body, base.nchw, torch.nn.Linear(base.width, self.k))
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         xk, tk = x[keep], torch.from_numpy(target[keep].astype(np.int64))
         xt = torch.from_numpy(np.ascontiguousarray(xk, dtype=np.float32))
@@ -425,7 +425,7 @@ class _Canonical:
         self.net = net
 
 
-def _BaseNet(body: Any, nchw: bool, head: Any) -> Any:
+def _base_net(body: Any, nchw: bool, head: Any) -> Any:
     import torch
 
     class BaseNet(torch.nn.Module):
