@@ -46,45 +46,6 @@ def _check_len(n: int, elem: int, total: int, what: str) -> int:
     return n
 
 
-def _check_buffer(buf: Any, index: int, total: int) -> None:
-    """A buffer's bytes must lie inside the file (a cut-off model fails here)."""
-    o = buf._tab.Offset(4)  # field 0: data
-    if o:
-        start = buf._tab.Vector(o)
-        if start + buf._tab.VectorLen(o) > total:
-            raise ExtractError(
-                f"truncated TFLite model: buffer {index} ends at byte "
-                f"{start + buf._tab.VectorLen(o)} but the file has {total} bytes"
-            )
-    elif buf.Offset() > 1 and buf.Offset() + buf.Size() > total:
-        raise ExtractError(
-            f"truncated TFLite model: buffer {index} ends at byte {buf.Offset() + buf.Size()} "
-            f"but the file has {total} bytes"
-        )
-
-
-def _spec(tensor: Any) -> TensorSpec:
-    shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
-    if tensor.ShapeSignatureLength():
-        shape = tuple(int(d) for d in tensor.ShapeSignatureAsNumpy())
-    q = tensor.Quantization()
-    quant = None
-    if q is not None and q.ScaleLength():
-        quant = Quantization(
-            scale=tuple(float(x) for x in q.ScaleAsNumpy()),
-            zero_point=tuple(int(x) for x in q.ZeroPointAsNumpy()) if q.ZeroPointLength() else (0,),
-            axis=int(q.QuantizedDimension()),
-        )
-    layout = "NHWC" if len(shape) == 4 else None
-    return TensorSpec(
-        name=(tensor.Name() or b"").decode("utf-8", "replace"),
-        shape=shape,
-        dtype=_DTYPES.get(tensor.Type(), f"type{tensor.Type()}"),
-        quantization=quant,
-        layout=layout,
-    )
-
-
 def describe(data: bytes) -> ModelInfo:
     """Read inputs, outputs, ops and weights from a TFLite flatbuffer."""
     try:
