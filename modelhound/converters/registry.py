@@ -14,6 +14,7 @@ from typing import Callable, Mapping
 from modelhound.converters import caffe, onnx_model, tf_graphdef, tflite
 from modelhound.converters.interface import Conversion
 from modelhound.runtimes import convert as native
+from modelhound.runtimes import tfjs_graph
 from modelhound.records import FoundModel, ModelFormat, RUNNABLE_FORMATS
 
 Converter = Callable[[FoundModel], Conversion]
@@ -30,7 +31,7 @@ CONVERTERS: Mapping[ModelFormat, Converter] = {
     ModelFormat.PYTORCH: native.convert,
     ModelFormat.ORT: native.convert,
     ModelFormat.KERAS_H5: native.convert,
-    ModelFormat.TFJS: native.convert,
+    ModelFormat.TFJS: tfjs_graph.convert,  # layers models: Keras; graph models: TF + tf2onnx
 }
 
 assert set(CONVERTERS) == set(RUNNABLE_FORMATS)
