@@ -66,8 +66,9 @@ def to_onnx(program: bytes, params: bytes) -> bytes:
             out = core.export(model_file, params_file, OPSET, True, False, True, True, True,
                               {}, "onnxruntime", "", "", False)
         except Exception as exc:  # noqa: BLE001 - the core raises RuntimeError with its log
-            raise ConversionError(f"paddle2onnx cannot convert it: "
-                                  f"{str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__}") from exc
+            said = str(exc).strip()
+            last = said.splitlines()[-1][:200] if said else type(exc).__name__
+            raise ConversionError(f"paddle2onnx cannot convert it: {last}") from exc
     if not out:
         raise ConversionError("paddle2onnx produced no model (unsupported operators?)")
     return bytes(out)

@@ -122,7 +122,8 @@ def _fix_free_dims(onnx_model: bytes, shape: tuple[int, ...]) -> bytes:
     init = {i.name for i in model.graph.initializer}
     (inp,) = [i for i in model.graph.input if i.name not in init]
     dims = inp.type.tensor_type.shape.dim
-    free = [k for k in range(1, min(len(dims), len(shape))) if not dims[k].HasField("dim_value")]
+    free = [k for k in range(1, min(len(dims), len(shape)))
+            if not dims[k].HasField("dim_value")]
     if not free:
         return onnx_model
     for k in free:

@@ -34,7 +34,8 @@ def _probabilities(y: np.ndarray) -> np.ndarray:
     return _as_probabilities(y)
 
 
-def substitution_pairs(runnable: object, seeds: SeedSet, config: TokenSearchConfig = TokenSearchConfig(),
+def substitution_pairs(runnable: object, seeds: SeedSet,
+                       config: TokenSearchConfig = TokenSearchConfig(),
                        subject: str = "") -> PairSet:
     """Pairs (seeds, seeds with greedy one-token substitutions) on ``runnable`` (one input)."""
     from modelhound.fingerprint.inputs import InputAdapter

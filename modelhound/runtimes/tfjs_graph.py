@@ -58,7 +58,8 @@ def graph_def_bytes(data: bytes, companions: dict[str, bytes], where: str = "") 
         filled.add(node.name)
     missing = [n for n in by_name if n not in filled]
     if missing:
-        raise ConversionError(f"{where}: tfjs weights without a Const node: {', '.join(missing[:3])}")
+        raise ConversionError(f"{where}: tfjs weights without a Const node: "
+                              f"{', '.join(missing[:3])}")
     return graph_def.SerializeToString()
 
 

@@ -18,6 +18,7 @@ from modelhound.records import TensorSpec
 from tests.conftest import fixture_path
 from tests.fingerprint.test_binding import text_model
 
+CIFAR = ("models", "onnx", "Stateful-CNN-squeezenet_cifar10.onnx")
 HAS_AUDIO = Path("/usr/share/sounds/alsa/Noise.wav").exists()
 needs_audio = pytest.mark.skipif(not HAS_AUDIO, reason="Debian alsa-utils recordings absent "
                                                        "(scripts/setup.sh installs them in CI)")
@@ -102,7 +103,8 @@ def test_token_seeds_are_real_text_below_the_models_vocabulary() -> None:
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory: pytest.TempPathFactory) -> object:
-    """A zoo of a token model (ids + attention mask) and an image model (real CIFAR-10 SqueezeNet)."""
+    """A zoo of a token model (ids + attention mask) and an image model (a real CIFAR-10
+    SqueezeNet)."""
     from modelhound.converters import ConverterPool
     from modelhound.corpus.build import ProfileSettings, add_file
     from modelhound.corpus.zoo import Zoo
@@ -111,7 +113,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> object:
     (folder / "text.onnx").write_bytes(text_model(0))
     z = Zoo.open(folder / "zoo", create=True)
     with ConverterPool(1) as pool:
-        for f in (folder / "text.onnx", fixture_path("models", "onnx", "Stateful-CNN-squeezenet_cifar10.onnx")):
+        for f in (folder / "text.onnx", fixture_path(*CIFAR)):
             add_file(z, str(f), pool=pool, settings=ProfileSettings(n_pairs=20, pgd_steps=2))
     return z
 
@@ -139,7 +141,7 @@ def test_token_reference_is_profiled_on_real_text_and_suspects_stay_in_their_dom
     # a token suspect runs on the token probe set only, an image suspect on the image one
     other = _suspect(zoo, text_model(seed=5))
     assert set(other.ddvs) == {text.probe_id}
-    images = _suspect(zoo, fixture_path("models", "onnx", "Stateful-CNN-squeezenet_cifar10.onnx").read_bytes())
+    images = _suspect(zoo, fixture_path(*CIFAR).read_bytes())
     assert set(images.ddvs) == {cifar.probe_id}
     # the multi-input model's DDV is the same on every run (seeded) and differs from an
     # unrelated model's
