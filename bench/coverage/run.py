@@ -145,7 +145,8 @@ def _one(source: str, found: FoundModel, pool: ConverterPool, tmp: str) -> Row:
             domain, spec = found_domain
             geo = InputAdapter(spec).geometry if domain == "image" else None
             # a free image size: the documented candidates (fingerprint.shapes), in order
-            specs = [with_size(spec, h, w) for h, w in CANDIDATE_SIZES] \
+            specs = [with_size(spec, h, w) for h, w in CANDIDATE_SIZES
+                     if geo is not None and geo[1] in (h, -1) and geo[2] in (w, -1)] \
                 if geo is not None and (geo[1] <= 0 or geo[2] <= 0) else [spec]
             for candidate in specs:
                 try:

@@ -11,8 +11,9 @@ has chosen the data input:
 * ``tokens``: the data input holds integer ids (a text model's ``input_ids``; the binding
   holds its ``attention_mask`` at ones and its ``token_type_ids`` at zeros);
 * ``audio``: a float ``[batch, samples]`` waveform: the model has a sample-rate or a
-  recurrent-state input beside it (silero-vad), or the data input is named like a
-  waveform (``audio``, ``waveform``, ``wav``, ``pcm``, ``samples``, ``speech``);
+  recurrent-state input beside it (silero-vad), its runtime says so (layout ``audio``:
+  TorchScript ``forward(x, sr: int)``), or the data input is named like a waveform
+  (``audio``, ``waveform``, ``wav``, ``pcm``, ``samples``, ``speech``);
 * ``audio-features``: float frames of a speech front end, named like one (``mfcc``,
   ``fbank``, ``mel``, ``spectrogram``, ``logmel``), e.g. ARM ML-KWS's ``Mfcc:0`` [1, 25, 10];
 * ``vector``: anything else (sensor windows, tabular features), fed seeded vectors.
@@ -67,7 +68,8 @@ def data_domain(data: TensorSpec, others: Sequence[TensorSpec] = ()) -> str:
     if is_feature_input(data):
         return AUDIO_FEATURES
     if kind == "f" and len(data.shape) == 2 and (
-            "rate" in kinds or "state" in kinds or _WAVE_NAME.search(_leaf(data.name))):
+            "rate" in kinds or "state" in kinds or _WAVE_NAME.search(_leaf(data.name))
+            or data.layout == "audio"):
         return AUDIO
     if InputAdapter(data).geometry is not None:
         return IMAGE

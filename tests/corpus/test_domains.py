@@ -36,6 +36,13 @@ def test_each_fixture_model_gets_its_domain() -> None:
     assert _domain(("models", "onnx", "silero_vad_16k_op15.onnx")) == "audio"
     assert _domain(("models", "onnx", "Stateful-CNN-KWS-DNN_S.onnx")) == "audio-features"
     assert _domain(("models", "onnx", "Stateful-CNN-squeezenet_cifar10.onnx")) == "image"
+    pytest.importorskip("torch")
+    from modelhound.runtimes import torchscript
+    from modelhound.runtimes.interface import NativeModel
+
+    jit = torchscript.open(NativeModel(fixture_path("models", "pytorch", "silero_vad.jit")
+                                       .read_bytes(), "torchscript"))
+    assert model_domain(jit.inputs) == ("audio", jit.inputs[0])  # forward(x, sr: int)
     stress = model_domain((TensorSpec("X", (1, 124), "float32"),))  # leschiera stress model
     assert stress is not None and stress[0] == "vector"
     dom = model_domain(OnnxRunnable(text_model()).inputs)
