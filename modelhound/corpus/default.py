@@ -42,7 +42,10 @@ def default_zoo_dir() -> Path:
 
 
 def _stamp(wheels: tuple[str, ...], settings: ProfileSettings) -> str:
-    return ",".join(wheels) + f"\n{settings!r}\n"
+    from modelhound.fingerprint.interface import PROFILE_SCHEMA_VERSION
+
+    # the probe-set schema: a zoo whose probe sets predate input domains is rebuilt
+    return ",".join(wheels) + f"\n{settings!r}\nprobe sets v{PROFILE_SCHEMA_VERSION}\n"
 
 
 def default_zoo_ready(settings: ProfileSettings = DEFAULT_SETTINGS,

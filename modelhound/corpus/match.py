@@ -253,12 +253,16 @@ class Matcher:
         except ValueError:
             return None
 
-    def probes_for(self, suspect_is_image: bool | None) -> list[str]:
-        """Probe sets the suspect should be run on (each once, whatever the references)."""
+    def probes_for(self, suspect_domain: str | bool | None) -> list[str]:
+        """Probe sets the suspect should be run on (each once, whatever the references):
+        those of its input domain (:mod:`modelhound.fingerprint.domain`; True / False are
+        read as image / vector)."""
         ids = sorted({r.probe_id for r in self.refs if r.probe_id})
-        if suspect_is_image is None:
+        if suspect_domain is None:
             return []
-        return [p for p in ids if self.zoo.pairs(p).is_image == suspect_is_image]
+        if isinstance(suspect_domain, bool):
+            suspect_domain = "image" if suspect_domain else "vector"
+        return [p for p in ids if self.zoo.pairs(p).domain == suspect_domain]
 
     def match(
         self,

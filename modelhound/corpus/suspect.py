@@ -119,22 +119,19 @@ def run_suspect(matcher: Any, found: FoundModel, conversion: Any, pool: Any = No
         return SuspectRun(note="behaviour not compared: the model is not runnable")
     from modelhound.converters import ConverterPool
     from modelhound.converters.pool import WorkerCallError
-    from modelhound.fingerprint.binding import bind
-    from modelhound.fingerprint.inputs import InputAdapter
+    from modelhound.fingerprint.domain import model_domain
 
-    data_spec = conversion.inputs[0] if len(conversion.inputs) == 1 else None
-    if data_spec is None:  # multi-input: through its data input, the others held
-        binding = bind(conversion.inputs)
-        if binding is None:
-            return SuspectRun(note=f"behaviour not compared: none of its {len(conversion.inputs)} "
-                                   "inputs carries data")
-        data_spec = binding.data_spec
-    is_image = InputAdapter(data_spec).geometry is not None
-    probes = [(p, str(matcher.zoo.probe_file(p))) for p in matcher.probes_for(is_image)]
+    found_domain = model_domain(tuple(conversion.inputs))  # multi-input: its data input
+    if found_domain is None:
+        return SuspectRun(note=f"behaviour not compared: none of its {len(conversion.inputs)} "
+                               "inputs carries data")
+    domain = found_domain[0]
+    probes = [(p, str(matcher.zoo.probe_file(p))) for p in matcher.probes_for(domain)]
     norm = normalization_of(found)
     owner = _owner_outputs(matcher, conversion, norm, pool)
     if not probes:
-        return SuspectRun(outputs=owner, note="behaviour not compared: no probe set in the zoo fits this input")
+        return SuspectRun(outputs=owner,
+                          note=f"behaviour not compared: no {domain} probe set in the zoo")
     ddvs: dict[str, tuple[float, ...]] = {}
     outputs: dict[str, np.ndarray] = {}
     notes: dict[str, str] = {}

@@ -149,6 +149,7 @@ class _Walk:
     caffemodels: list[tuple[Member, bytes, object]] = field(default_factory=list)
     params: list[tuple[Member, bytes, Sniffed]] = field(default_factory=list)
     tfjs: list[tuple[Member, bytes, Sniffed]] = field(default_factory=list)
+    paddle: list[tuple[Member, bytes, Sniffed]] = field(default_factory=list)
     unknowns: list[_Unknown] = field(default_factory=list)
     rows: list[ModelEntry] = field(default_factory=list)
     runtimes: dict[str, set[str]] = field(default_factory=dict)
@@ -322,6 +323,9 @@ class _Walk:
         if sniffed.format is ModelFormat.TFJS:
             self.tfjs.append((member, data, sniffed))
             return
+        if sniffed.format is ModelFormat.PADDLE:
+            self.paddle.append((member, data, sniffed))
+            return
         digest = _sha(data)
         try:
             info = _describe_once(sniffed, data, digest)
@@ -487,11 +491,41 @@ class _Walk:
             self.found(member, data, sniffed, info, companions, reason)
         self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
 
+    def pair_paddle(self) -> None:
+        """Attach each Paddle program's parameters file: the same stem with ``.pdiparams`` or
+        ``.params``, else ``__params__`` / ``params`` in the same folder (how Paddle saves
+        combined inference models)."""
+        taken: set[int] = set()
+        for member, data, sniffed in self.paddle:
+            stem = member.path.rsplit(".", 1)[0] if "." in member.name else member.path
+            folder = member.path.rsplit("/", 1)[0] + "/" if "/" in member.path else ""
+            wanted = [stem + ".pdiparams", stem + ".params", folder + "__params__",
+                      folder + "params"]
+            pick = next((i for w in wanted for i, u in enumerate(self.unknowns)
+                         if i not in taken and u.member.path == w), None)
+            companions: dict[str, bytes] = {}
+            reason = ""
+            if pick is not None:
+                taken.add(pick)
+                w = self.unknowns[pick].member
+                try:
+                    companions[w.path] = read_all(w, self.budget)
+                    sniffed = replace(sniffed, evidence=f"{sniffed.evidence}; parameters {w.path}")
+                except ExtractError as e:
+                    reason = f"parameters {w.path} unreadable: {e}"
+            else:
+                reason = "no parameters file found for this program"
+            info = _safe_describe(lambda: formats.describe(sniffed, data))
+            self.found(member, data, sniffed, info, companions, reason)
+        self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
+
     def pair(self) -> None:
-        """Group companions with their models (Caffe, ncnn, tfjs), then flag suspects."""
+        """Group companions with their models (Caffe, ncnn, tfjs, Paddle), then flag
+        suspects."""
         self.pair_caffe()
         self.pair_ncnn()
         self.pair_tfjs()
+        self.pair_paddle()
         self.flag_suspects()
 
     def flag_suspects(self) -> None:
@@ -682,7 +716,7 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
             member = Member(path=os.path.basename(path), name=os.path.basename(path), size=size,
                             compressed_size=size, opener=lambda: open(path, "rb"))
             walk.visit(member, 0)
-            if walk.params or walk.protos or walk.caffemodels or walk.tfjs:
+            if walk.params or walk.protos or walk.caffemodels or walk.tfjs or walk.paddle:
                 _visit_siblings(walk, path)
         walk.pair()
     finally:
@@ -725,6 +759,7 @@ def _visit_siblings(walk: _Walk, path: str) -> None:
         del walk.rows[before[1]:]
         walk.params = [p for p in walk.params if p[0].path not in walk.siblings]
         walk.tfjs = [p for p in walk.tfjs if p[0].path not in walk.siblings]
+        walk.paddle = [p for p in walk.paddle if p[0].path not in walk.siblings]
 
 
 def _app_info(base: AppInfo, walk: _Walk) -> AppInfo:

@@ -61,6 +61,7 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
         ModelFormat.TFJS: _tfjs,
         ModelFormat.MNN: _mnn,
         ModelFormat.ORT: _ort,
+        ModelFormat.PADDLE: _paddle,
     }
     reader = readers.get(fmt)
     if reader is None:
@@ -546,6 +547,65 @@ def _tfjs(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[
     return [NamedTensor(name, values, stored)
             for name, values, stored in tfjs.read_weights(data, companions)
             if stored not in ("int32", "bool")]
+
+
+# --- Paddle -------------------------------------------------------------------------------
+
+#: Paddle VarType data types (framework.proto) -> numpy
+_PADDLE_NP = {0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float16, 5: np.float32,
+              6: np.float64, 20: np.uint8, 21: np.int8}
+
+
+def _paddle(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    """The parameters file of a Paddle inference model (``save_combine``): per variable, in
+    sorted name order, uint32 version, uint64 LoD level and its levels, uint32 tensor version,
+    int32 size of a TensorDesc protobuf (1: data type, 2: dims), then the raw values. Names
+    are not stored (the program holds them): tensors are named ``param_<i>``."""
+    from modelhound.extractor.protowire import LEN, VARINT, fields, read_varint
+
+    if not companions:
+        raise ExtractError("Paddle weights are in the parameters file beside the program "
+                           "(.pdiparams), which was not found")
+    buf = next(iter(v for _, v in sorted(companions.items())))
+    out: list[NamedTensor] = []
+    pos = 0
+    while pos < len(buf):
+        if struct.unpack_from("<I", buf, pos)[0] != 0:
+            raise ExtractError(f"Paddle parameters: unknown LoDTensor version at byte {pos}")
+        (levels,) = struct.unpack_from("<Q", buf, pos + 4)
+        pos += 12
+        for _ in range(min(levels, 16)):
+            pos += 8 + struct.unpack_from("<Q", buf, pos)[0]
+        (desc_size,) = struct.unpack_from("<i", buf, pos + 4)
+        pos += 8
+        if desc_size < 0 or pos + desc_size > len(buf):
+            raise ExtractError(f"Paddle parameters: tensor description past the end at {pos}")
+        desc = buf[pos:pos + desc_size]
+        pos += desc_size
+        code, dims = -1, []
+        for f in fields(desc, limit=256):
+            if f.number == 1 and f.wire_type == VARINT:
+                code = f.value
+            elif f.number == 2 and f.wire_type == VARINT:
+                dims.append(f.value)
+            elif f.number == 2 and f.wire_type == LEN:
+                p = f.offset
+                while p < f.offset + f.value:
+                    v, p = read_varint(desc, p)
+                    dims.append(v)
+        if code not in _PADDLE_NP:
+            raise ExtractError(f"Paddle parameters: unknown data type {code}")
+        dtype = np.dtype(_PADDLE_NP[code]).newbyteorder("<")
+        count = int(np.prod(dims)) if dims else 1
+        if count < 0 or pos + count * dtype.itemsize > len(buf):
+            raise ExtractError(f"Paddle parameters: tensor {len(out)} runs past the end")
+        values = np.frombuffer(buf, dtype, count, pos).reshape(dims)
+        pos += count * dtype.itemsize
+        if dtype.kind == "f":
+            out.append(NamedTensor(f"param_{len(out)}", _f32(values), dtype.name))
+        else:
+            out.append(NamedTensor(f"param_{len(out)}", values.astype(np.float32), dtype.name))
+    return out
 
 
 # --- MNN ----------------------------------------------------------------------------------

@@ -110,14 +110,17 @@ def bind(inputs: Sequence[TensorSpec], data_name: str = "") -> Binding | None:
     return Binding(data, spec, tuple(held))
 
 
-def held_value(spec: TensorSpec, data: np.ndarray) -> np.ndarray:
-    """The value an input other than the data input is held at, for one sample whose data
-    is ``data`` (batch axis included, size 1)."""
+def held_value(spec: TensorSpec, data: np.ndarray, batch: int = 1) -> np.ndarray:
+    """The value an input other than the data input is held at, for the samples ``data``
+    (batch axis included): the first free axis takes ``batch`` (1 when run sample by
+    sample), a mask's or ids' free last axis the data's length, other free axes 1."""
     kind = _kind(spec)
     dtype = np.dtype(spec.dtype if spec.dtype != "str" else "float32")
     length = data.shape[1] if data.ndim >= 2 else 1
+    free = [i for i, d in enumerate(spec.shape) if d <= 0]
     shape = tuple(d if d > 0 else (length if i == len(spec.shape) - 1 and kind in
-                                   ("mask", "zero-ids", "positions") else 1)
+                                   ("mask", "zero-ids", "positions")
+                                   else batch if free and i == free[0] else 1)
                   for i, d in enumerate(spec.shape))
     if kind == "rate":
         return np.full(shape, DEFAULT_SAMPLE_RATE, dtype=dtype)
@@ -138,18 +141,63 @@ class BoundRunnable:
         self.inputs = (binding.data_spec,)
         self.outputs = tuple(getattr(runnable, "outputs"))
         self.runtime = str(getattr(runnable, "runtime", ""))
+        self._batch_axes: tuple[tuple[int, tuple[int, ...]], ...] | None = None
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Each sample with the other inputs held; outputs concatenated on the batch axis."""
+        """Each sample with the other inputs held; outputs concatenated on the batch axis.
+
+        The first call of 3 or more samples checks whether the model also takes them as one
+        batch (held inputs batched along their first free axis, e.g. silero-vad's state
+        ``[2, B, 128]``) with the same outputs as sample by sample, to 1e-5; if so,
+        later calls run whole batches (equal to the per-sample outputs to 1e-5).
+        """
         (x,) = inputs
+        if self._batch_axes is None and len(x) >= 3:
+            self._batch_axes = self._check_batched(x[:3]) or ()
+        if self._batch_axes:
+            try:
+                return self._run_batched(x, self._batch_axes)
+            except Exception:  # noqa: BLE001 - the runtime refused this batch: per sample
+                self._batch_axes = ()
+        return self._run_each(x)
+
+    def _full(self, x: np.ndarray, batch: int) -> list[np.ndarray]:
         specs = getattr(self._inner, "inputs")
-        parts = []
-        for b in range(len(x)):
-            sample = x[b:b + 1]
-            full = [sample if i == self.binding.data else held_value(s, sample)
-                    for i, s in enumerate(specs)]
-            parts.append(getattr(self._inner, "run")(full))
+        return [x if i == self.binding.data else held_value(s, x, batch)
+                for i, s in enumerate(specs)]
+
+    def _run_each(self, x: np.ndarray) -> list[np.ndarray]:
+        parts = [getattr(self._inner, "run")(self._full(x[b:b + 1], 1)) for b in range(len(x))]
         return [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+
+    def _run_batched(self, x: np.ndarray, axes: tuple[tuple[int, tuple[int, ...]], ...]
+                     ) -> list[np.ndarray]:
+        outs = getattr(self._inner, "run")(self._full(x, len(x)))
+        n = len(x)
+        return [np.moveaxis(np.asarray(o), a, 0).reshape((n * part[0], *part[1:]))
+                for o, (a, part) in zip(outs, axes)]
+
+    def _check_batched(self, x: np.ndarray) -> tuple[tuple[int, tuple[int, ...]], ...] | None:
+        """Per output (its batch axis, one sample's output shape) when batching is exact."""
+        try:
+            each = self._run_each(x)
+            one = getattr(self._inner, "run")(self._full(x[:1], 1))
+            batched = getattr(self._inner, "run")(self._full(x, len(x)))
+        except Exception:  # noqa: BLE001 - no batched form
+            return None
+        axes = []
+        for e, o, b in zip(each, one, batched):
+            part, b = tuple(np.asarray(o).shape), np.asarray(b)
+            cand = [a for a in range(b.ndim) if a < len(part) and part[a] == 1
+                    and b.shape[a] == len(x)
+                    and b.shape[:a] + b.shape[a + 1:] == part[:a] + part[a + 1:]]
+            if len(cand) != 1:
+                return None
+            moved = np.moveaxis(b, cand[0], 0).reshape((len(x) * part[0], *part[1:]))
+            if moved.shape != e.shape or not np.allclose(moved, e, rtol=1e-5, atol=1e-5):
+                return None
+            axes.append((cand[0], part))
+        return tuple(axes)
 
 
 def single_input(runnable: object) -> object:

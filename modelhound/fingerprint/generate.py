@@ -112,6 +112,35 @@ def _check_onnx_input(onnx_model: bytes, adapter: InputAdapter) -> None:
         )
 
 
+def _fix_free_dims(onnx_model: bytes, shape: tuple[int, ...]) -> bytes:
+    """The ONNX form with its input's free non-batch dimensions set to the seeds' (free
+    image sizes, :mod:`.shapes`), shapes re-inferred, so onnx2torch knows every rank
+    (PP-OCRv4's recogniser: its BatchNorms' ranks come through computed Reshapes)."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_model)
+    init = {i.name for i in model.graph.initializer}
+    (inp,) = [i for i in model.graph.input if i.name not in init]
+    dims = inp.type.tensor_type.shape.dim
+    free = [k for k in range(1, min(len(dims), len(shape)))
+            if not dims[k].HasField("dim_value")]
+    if not free:
+        return onnx_model
+    for k in free:
+        dims[k].dim_value = int(shape[k])
+    del model.graph.value_info[:]
+    try:  # onnxruntime's symbolic inference follows Shape->Concat->Reshape with a free batch
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+        model = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    except Exception:  # noqa: BLE001 - inference is a help for onnx2torch, not required
+        try:
+            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        except Exception:  # noqa: BLE001
+            pass
+    return model.SerializeToString()
+
+
 def generate_pairs(
     runnable: Runnable,
     seeds: SeedSet,
@@ -157,7 +186,8 @@ def generate_pairs(
         from modelhound.fingerprint.gradient import load_differentiable, pgd_perturb
 
         _check_onnx_input(onnx_model, adapter)
-        x_adv = pgd_perturb(load_differentiable(onnx_model), x_float, pgd)
+        x_adv = pgd_perturb(load_differentiable(_fix_free_dims(onnx_model, x_float.shape)),
+                            x_float, pgd)
         config = repr(pgd)
     else:
         x_adv = score_search(runnable, adapter, x_float, search)
@@ -173,4 +203,5 @@ def generate_pairs(
         generated_on=subject,
         generator_input=adapter.describe(),
         config=config,
+        domain=seeds.domain,
     )

@@ -42,8 +42,13 @@ class Normalization:
 
 
 def _image_geometry(spec: TensorSpec) -> tuple[str, int, int, int] | None:
-    """(layout, H, W, C) when ``spec`` looks like an image batch, else None."""
+    """(layout, H, W, C) when ``spec`` looks like an image batch, else None (also for
+    speech features named so, e.g. ``Mfcc`` [1, 25, 10]: see :mod:`.domain`)."""
+    from modelhound.fingerprint.domain import is_feature_input
+
     shape = spec.shape
+    if is_feature_input(spec):
+        return None
     if len(shape) == 4:
         layout = spec.layout
         if layout is None:

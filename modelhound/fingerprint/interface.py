@@ -24,8 +24,12 @@ from functools import cached_property
 
 import numpy as np
 
-#: Version of the stored :class:`Profile` / :class:`PairSet` layout. Loaders refuse others.
-PROFILE_SCHEMA_VERSION = 1
+#: Version of the stored :class:`Profile` / :class:`PairSet` layout. 2: a pair set records its
+#: input domain (:mod:`modelhound.fingerprint.domain`); version-1 files are read as the image
+#: or vector domain their ``is_image`` flag says. Loaders refuse any other version.
+PROFILE_SCHEMA_VERSION = 2
+#: Older stored versions that loaders migrate on read.
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 #: Name of the fingerprint algorithm stored in profiles.
 ALGORITHM = "modeldiff-ddv"
@@ -38,6 +42,9 @@ class Generator(str, enum.Enum):
     """White-box: L-inf PGD through a differentiable (torch) copy of the ONNX form."""
     SCORE_SEARCH = "score-search"
     """Black-box: the paper's random single-coordinate search on divergence + 0.5*diversity."""
+    TOKEN_SEARCH = "token-search"
+    """Black-box, for token ids: per sequence, the one-token substitution (among seeded
+    candidates from the vocabulary) that moves the outputs most (:mod:`.tokens`)."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,15 @@ class SeedSet:
     data: np.ndarray = field(repr=False)
     """float32; images NHWC in [0, 1], anything else (N, ...) in model float space."""
     is_image: bool = True
+    domain: str = ""
+    """Input domain (:mod:`modelhound.fingerprint.domain`); '' = image or vector by ``is_image``."""
 
     def __post_init__(self) -> None:
-        """Check the array is a batch."""
+        """Check the array is a batch; fill in the domain."""
         if self.data.ndim < 2 or self.data.shape[0] == 0:
             raise ValueError(f"seed set {self.name!r}: expected a non-empty batch, got {self.data.shape}")
+        if not self.domain:
+            object.__setattr__(self, "domain", "image" if self.is_image else "vector")
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,14 @@ class PairSet:
     """``TensorSpec.describe()`` of the generator's input."""
     config: str
     """repr of the :class:`PgdConfig` / :class:`SearchConfig` used."""
+    domain: str = ""
+    """Input domain the pairs were made for (:mod:`modelhound.fingerprint.domain`); a suspect
+    is only run on probe sets of its own domain. '' = image or vector by ``is_image``."""
+
+    def __post_init__(self) -> None:
+        """Fill in the domain of pairs made before domains existed."""
+        if not self.domain:
+            object.__setattr__(self, "domain", "image" if self.is_image else "vector")
 
     @property
     def n(self) -> int:

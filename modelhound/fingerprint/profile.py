@@ -1,8 +1,9 @@
 """Computing, storing and loading ModelDiff profiles and pair sets (numpy only).
 
 A pair set is stored as ``.npz`` (arrays ``x`` and ``x_adv`` plus a JSON ``meta`` string); a
-profile as JSON. Both carry ``schema_version``; loading refuses any other version, and a
-profile is only ever compared on the pair set whose ``pairs_id`` it names.
+profile as JSON. Both carry ``schema_version``; loading refuses unknown versions (version-1 pair
+sets, made before input domains, are migrated on read), and a profile is only ever compared on the pair set whose ``pairs_id``
+it names.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from modelhound.fingerprint.inputs import InputAdapter, Normalization
 from modelhound.fingerprint.interface import (
     ALGORITHM,
     PROFILE_SCHEMA_VERSION,
+    READABLE_SCHEMA_VERSIONS,
     Generator,
     PairSet,
     Profile,
@@ -94,10 +96,10 @@ def profile_runnable(
 
 def _check_schema(meta: dict[str, object], where: str) -> None:
     version = meta.get("schema_version")
-    if version != PROFILE_SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise ProfileError(
             f"{where}: stored with schema_version {version!r}, this modelhound reads "
-            f"{PROFILE_SCHEMA_VERSION}; regenerate it"
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}; regenerate it"
         )
     algorithm = meta.get("algorithm", ALGORITHM)
     if algorithm != ALGORITHM:
@@ -131,7 +133,7 @@ def load_profile(path: str | Path) -> Profile:
             ddv=tuple(float(v) for v in data["ddv"]),
             inputs=str(data.get("inputs", "")),
             algorithm=str(data["algorithm"]),
-            schema_version=int(data["schema_version"]),
+            schema_version=PROFILE_SCHEMA_VERSION,  # a version-1 profile reads the same
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ProfileError(f"{path}: malformed profile: {exc}") from exc
@@ -145,6 +147,7 @@ def save_pairs(path: str | Path, pairs: PairSet) -> None:
         "pairs_id": pairs.pairs_id,
         "seeds_name": pairs.seeds_name,
         "is_image": pairs.is_image,
+        "domain": pairs.domain,
         "generator": pairs.generator.value,
         "generated_on": pairs.generated_on,
         "generator_input": pairs.generator_input,
@@ -155,8 +158,9 @@ def save_pairs(path: str | Path, pairs: PairSet) -> None:
 
 
 def load_pairs(path: str | Path) -> PairSet:
-    """Read a pair set written by :func:`save_pairs`; refuses other schema versions and
-    files whose content does not hash to the stored ``pairs_id``."""
+    """Read a pair set written by :func:`save_pairs`; refuses unknown schema versions and
+    files whose content does not hash to the stored ``pairs_id``. Version-1 files (no
+    domain) are migrated: image pairs are the image domain, others the vector domain."""
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
@@ -173,6 +177,7 @@ def load_pairs(path: str | Path) -> PairSet:
         generated_on=meta["generated_on"],
         generator_input=meta["generator_input"],
         config=meta["config"],
+        domain=str(meta.get("domain", "")) if meta["schema_version"] >= 2 else "",
     )
     if pairs.pairs_id != meta["pairs_id"]:
         raise ProfileError(f"{path}: content does not match its pairs_id {meta['pairs_id']}")

@@ -3,7 +3,7 @@ weights set from the shards (tensorflowjs itself cannot be installed beside TF 2
 shard format is read by :mod:`modelhound.extractor.formats.tfjs`).
 
 The topology is deserialised with Keras' safe mode (no Lambda bytecode). Graph models
-(a TF GraphDef as JSON) are not run yet.
+(a TF GraphDef as JSON) are rebuilt and converted by :mod:`modelhound.runtimes.tfjs_graph`.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def open(model: NativeModel, threads: int = 1) -> KerasRunnable:  # noqa: A001 -
     from modelhound.extractor.formats import tfjs
 
     if model.subformat != "layers-model":
-        raise ConversionError(f"{model.name}: tfjs graph models are not run yet (layers "
-                              "models are); their weights are still compared")
+        raise ConversionError(f"{model.name}: tfjs graph models run through their TF GraphDef "
+                              "(modelhound.runtimes.tfjs_graph), not Keras")
     reason = graph_only(model)
     if reason:
         raise ConversionError(f"{model.name}: {GRAPH_ONLY}: {reason}")

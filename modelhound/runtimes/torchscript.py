@@ -99,7 +99,8 @@ class TorchRunnable:
                                   "sample-rate int is held at a documented value)")
         self._reset = getattr(self._module, "reset_states", None)
         if self._extra:  # audio with a sample rate: one window of samples per call
-            self.inputs = (TensorSpec(tensors[0], (1, AUDIO_WINDOW - 64), "float32"),)
+            self.inputs = (TensorSpec(tensors[0], (1, AUDIO_WINDOW - 64), "float32",
+                                      layout="audio"),)  # the audio domain (fingerprint.domain)
         else:
             self.inputs = tuple(_spec_from_weights(model, a) for a in tensors[:1])
         if len(tensors) > 1:

@@ -78,3 +78,54 @@ def test_tfjs_topology_without_shards_is_graph_only(tmp_path: Path) -> None:
     (found,) = extract(str(tmp_path)).models
     conv = convert_here(found)
     assert not conv.runnable and "graph-only" in conv.reason
+
+
+def write_tfjs_graph(frozen: bytes, folder: Path) -> None:
+    """A graph-model model.json + one shard from a frozen GraphDef, as tfjs's converter writes
+    it: the topology is the GraphDef as JSON with every float/int Const emptied, the values in
+    the shard under the node's name."""
+    import tensorflow as tf
+    from google.protobuf import json_format
+
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(frozen)
+    specs, blob = [], b""
+    for node in graph_def.node:
+        if node.op != "Const":
+            continue
+        value = tf.make_ndarray(node.attr["value"].tensor)
+        if value.dtype not in (np.float32, np.int32):
+            continue
+        specs.append({"name": node.name, "shape": list(value.shape), "dtype": value.dtype.name})
+        blob += value.astype("<" + value.dtype.str[1:]).tobytes()
+        node.attr["value"].tensor.ClearField("tensor_content")
+        node.attr["value"].tensor.ClearField("float_val")
+        node.attr["value"].tensor.ClearField("int_val")
+    (folder / "group1-shard1of1.bin").write_bytes(blob)
+    doc = {"format": "graph-model", "generatedBy": "2.x", "convertedBy":
+           "TensorFlow.js Converter v4.22.0", "modelTopology": json_format.MessageToDict(graph_def),
+           "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": specs}]}
+    (folder / "model.json").write_text(json.dumps(doc))
+
+
+@pytest.mark.slow
+def test_tfjs_graph_model_runs_like_the_frozen_graph_it_came_from(tmp_path: Path) -> None:
+    from tests.conftest import fixture_path
+    from tests.corpus.helpers import found_model
+
+    pb = fixture_path("models", "tf-pb", "PanJinquan-mnist.pb").read_bytes()
+    write_tfjs_graph(pb, tmp_path)
+    (found,) = extract(str(tmp_path)).models
+    assert found.entry.format is ModelFormat.TFJS and found.entry.subformat == "graph-model"
+    conv = convert_here(found)
+    assert conv.runnable and conv.onnx is not None, conv.reason
+    assert conv.rel_error is not None and conv.rel_error < 1e-4  # ONNX form vs TensorFlow
+    assert "tfjs graph model rebuilt" in conv.reason
+    original = convert_here(found_model(pb, "mnist.pb"))
+    x = np.random.default_rng(0).random((3, *[d for d in conv.inputs[0].shape[1:]]),
+                                        dtype=np.float32)
+    np.testing.assert_allclose(load_runnable(conv).run([x])[0],
+                               load_runnable(original).run([x])[0], atol=1e-5)
+    wm = compare_weights(read_tensors(ModelFormat.TFJS, "graph-model", found.data, found.companions),
+                         read_tensors(ModelFormat.TF_GRAPHDEF, "frozen-graph", pb))
+    assert wm.kind == "identical-weights", wm.evidence

@@ -1,0 +1,81 @@
+"""Free image sizes resolved before a reference's probe set is made.
+
+Many detectors and recognisers declare a free height and width (PaddleOCR's ``x`` is
+``[?, 3, ?, ?]``). Their probe set needs one size, and not every size runs: PP-OCRv4's text
+recogniser fails at 224x224 (its neck concatenates along an axis that only a 48-pixel-high
+line gives) and works at 48x320. Documented rule:
+
+1. fixed dimensions are kept as declared;
+2. the free ones take the first of :data:`CANDIDATE_SIZES` (filtered by any fixed height
+   or width) on which the model runs one mid-grey sample to finite outputs:
+
+   * 224x224: ImageNet-style classifiers and most models (the size used so far, so their
+     probe sets do not change);
+   * 48x320: PaddleOCR v3/v4 text-line recognisers (rapidocr's ``rec_img_shape``);
+   * 32x320: PaddleOCR v2 and CRNN recognisers;
+   * 48x192: PaddleOCR's text-direction classifier (``cls_image_shape``);
+   * 640x640: detectors (YOLO-style strides of 32);
+
+3. when none runs, the input stays free and profiling reports the model's own error.
+
+A suspect with a free size is fed each probe set at that probe set's own size, so it is
+compared with a reference on the size the reference resolved to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from modelhound.records import TensorSpec
+
+CANDIDATE_SIZES: tuple[tuple[int, int], ...] = ((224, 224), (48, 320), (32, 320), (48, 192),
+                                                (640, 640))
+
+
+def with_size(spec: TensorSpec, height: int, width: int) -> TensorSpec:
+    """``spec`` with its free image height and width set (layout from its geometry)."""
+    from modelhound.fingerprint.inputs import InputAdapter
+
+    geo = InputAdapter(spec).geometry
+    if geo is None:
+        return spec
+    shape = list(spec.shape)
+    layout = geo[0]
+    h_axis, w_axis = {"NHWC": (1, 2), "NCHW": (2, 3), "NHW": (1, 2)}[layout]
+    if shape[h_axis] <= 0:
+        shape[h_axis] = height
+    if shape[w_axis] <= 0:
+        shape[w_axis] = width
+    return dataclasses.replace(spec, shape=tuple(shape), layout=spec.layout or
+                               (layout if layout != "NHW" else None))
+
+
+def resolve_image_size(runnable: Any, spec: TensorSpec, normalization: Any = None
+                       ) -> tuple[TensorSpec, str]:
+    """(spec with free height/width resolved, how); the spec unchanged when nothing is free
+    or no candidate runs (see module docstring)."""
+    from modelhound.fingerprint.inputs import InputAdapter
+
+    geo = InputAdapter(spec).geometry
+    if geo is None or (geo[1] > 0 and geo[2] > 0):
+        return spec, ""
+    _, h, w, c = geo
+    tried = []
+    for ch, cw in CANDIDATE_SIZES:
+        if (h > 0 and h != ch) or (w > 0 and w != cw):
+            continue
+        fixed = with_size(spec, ch, cw)
+        adapter = InputAdapter(fixed, normalization)
+        grey = np.full((1, ch, cw, 1 if c == 1 else 3), 0.5, np.float32)
+        try:
+            outs = runnable.run([adapter.to_model(grey)])
+            if all(np.all(np.isfinite(np.asarray(o, np.float64))) for o in outs):
+                note = f"free image size resolved to {ch}x{cw}"
+                return fixed, note + (f" ({', '.join(tried)} failed)" if tried else "")
+        except Exception:  # noqa: BLE001 - the runtime's refusal of this size: try the next
+            pass
+        tried.append(f"{ch}x{cw}")
+    return spec, ""
