@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelhound.cache import TRANSIENT
 from modelhound.extractor import Extraction
 from modelhound.records import FoundModel, ModelAnalysis, ModelFormat, Status
 
@@ -40,6 +41,9 @@ class Analyzer:
     natively (the scan needs their outputs, not another form of them)."""
     _pool: Any = None
     _cache: dict[str, ModelAnalysis] = field(default_factory=dict)
+    _transient: bool = False
+    """Set while analysing a model when a failure said nothing about the model (a worker
+    timed out or died): that analysis is not remembered across scans."""
 
     def __enter__(self) -> "Analyzer":
         return self
@@ -82,6 +86,8 @@ class Analyzer:
             c = self._native(found) if native else self.pool().convert(found)
             if self.cache is not None:
                 self.cache.store_conversion(found, c, kind)
+        if not c.runnable and any(t in c.reason for t in TRANSIENT):
+            self._transient = True  # a slow or killed worker says nothing about the model
         return ModelAnalysis(
             runnable=c.runnable, runtime=c.runtime, conversion_rel_error=c.rel_error,
             not_runnable_reason="" if c.runnable else c.reason,
@@ -114,6 +120,8 @@ class Analyzer:
             if self.cache is not None:
                 self.cache.store_tensors(found, tensors)
         run = run_suspect(self.matcher, found, conversion, self.pool, self.cache)
+        if "running the model failed" in run.note:
+            self._transient = True
         if known and len(known) == len(self.matcher.refs):  # seen against this very zoo
             m = decide([known[ref.name] for ref in self.matcher.refs])
         else:
@@ -132,6 +140,22 @@ class Analyzer:
                        structure=m.structure, match_evidence=m.evidence,
                        detail=self.matcher.detail(m, tensors, run.ddvs))
 
+    def _analyse(self, found: FoundModel) -> ModelAnalysis:
+        # a model seen before against this very zoo: one cache read, no weights, no runs
+        whole = self.cache is not None and self.matcher is not None and self.convert
+        ran = "native" if found.entry.format is ModelFormat.TFLITE and not self.onnx else "conversion"
+        if whole:
+            known = self.cache.analysis(found, ran, self.matcher.refs)
+            if known is not None:
+                return known
+        self._transient = False
+        analysis, conversion = self._convert(found) if self.convert else (ModelAnalysis(), None)
+        if self.matcher is not None:
+            analysis = self._match(found, analysis, conversion)
+        if whole and not self._transient:
+            self.cache.store_analysis(found, ran, self.matcher.refs, analysis)
+        return analysis
+
     def analyse(self, extraction: Extraction) -> tuple[tuple[str, ModelAnalysis], ...]:
         """(entry, analysis) for every recognised model of one input."""
         if not self.convert and self.matcher is None:
@@ -142,9 +166,6 @@ class Analyzer:
                 continue
             key = found.entry.sha256 + "|" + ",".join(sorted(found.companions))
             if key not in self._cache:
-                analysis, conversion = self._convert(found) if self.convert else (ModelAnalysis(), None)
-                if self.matcher is not None:
-                    analysis = self._match(found, analysis, conversion)
-                self._cache[key] = analysis
+                self._cache[key] = self._analyse(found)
             out.append((found.entry.entry, self._cache[key]))
         return tuple(out)

@@ -11,7 +11,10 @@ on. So those are the key, and each result is stored once:
 * ``probe``: the model's DDV and behaviour outputs on one probe set (keyed by the probe
   set's content id), or the runtime's error on it;
 * ``signals``: the evidence about the model and one zoo reference (weights, ModelDiff,
-  agreement, structure), keyed by the reference's full record.
+  agreement, structure), keyed by the reference's full record;
+* ``analysis``: the model's finished analysis (conversion summary, verdict, evidence
+  detail) against one whole zoo, keyed by every reference's full record: a rescan against
+  an unchanged zoo reads one entry per model and loads no weights, probe runs or profiles.
 
 A rescan of an unchanged corpus therefore converts nothing, runs nothing and compares
 nothing; a zoo that gains a reference costs, per model, the comparison with that reference
@@ -341,6 +344,46 @@ class ResultCache:
         """Remember the evidence about a model and one reference."""
         meta = {f: _plain(getattr(signals, f)) for f in signals.__dataclass_fields__}
         self.put("signals", self.signals_key(found, kind, ref), meta)
+
+
+    def analysis_key(self, found: Any, kind: str, refs: Any) -> dict[str, Any]:
+        """Key of a model's finished analysis: the model, how it ran and the full record of
+        every reference it was matched against (in the zoo's order)."""
+        from modelhound.corpus.zoo import ZOO_SCHEMA_VERSION
+
+        zoo = [[r.name, hashlib.sha256(r.to_json().encode()).hexdigest()] for r in refs]
+        return {**model_key(found.entry.sha256, found.companions), "ran": kind, "zoo": zoo,
+                "zoo_schema": ZOO_SCHEMA_VERSION}
+
+    def analysis(self, found: Any, kind: str, refs: Any) -> Any:
+        """The cached :class:`~modelhound.records.ModelAnalysis` of a model against these
+        references, or None."""
+        from modelhound.records import ModelAnalysis
+
+        hit = self.get("analysis", self.analysis_key(found, kind, refs))
+        if hit is None:
+            return None
+        try:
+            # the blob keeps the detail's key order (the record itself is canonical JSON)
+            fields = json.loads(hit[2] or b"")
+            if not isinstance(fields, dict) or set(fields) != set(ModelAnalysis.__dataclass_fields__):
+                raise ValueError("fields differ from this version's ModelAnalysis")
+            return ModelAnalysis(**fields)
+        except (TypeError, ValueError) as exc:
+            self.stats.hits -= 1
+            self._reject(self.base / "analysis", f"malformed analysis ({exc})")
+            return None
+
+    def store_analysis(self, found: Any, kind: str, refs: Any, analysis: Any) -> None:
+        """Remember a model's finished analysis against these references."""
+        from dataclasses import asdict
+
+        try:
+            blob = json.dumps(asdict(analysis), allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:  # a value JSON cannot hold: not cached
+            self.stats.problems.append(f"analysis of {found.entry.sha256}: not cached ({exc})")
+            return
+        self.put("analysis", self.analysis_key(found, kind, refs), {}, blob=blob)
 
 
 def _plain(v: Any) -> Any:

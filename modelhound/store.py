@@ -167,6 +167,9 @@ class ResultStore:
                                  (self.run, time.time(), f"modelhound {__version__}"))
             self._db.execute("COMMIT")
             self._db.execute("PRAGMA journal_mode=WAL")
+            # each input is still its own transaction; in WAL mode NORMAL keeps every commit
+            # through a crash of the scan and only skips the fsync per input
+            self._db.execute("PRAGMA synchronous=NORMAL")
         except (sqlite3.Error, StoreError) as e:
             if self._db.in_transaction:
                 self._db.rollback()

@@ -154,15 +154,19 @@ def test_rescan_reuses_everything_and_gives_the_cold_rows(corpus, cold, tmp_path
     second, started = _scan(apps, zoo_dir, again)
     assert second == cold
     assert not started  # no conversion and no inference: the worker never ran
-    assert again.stats.misses == 0 and again.stats.hits > 0
+    analyses = sorted((tmp_path / "cache").rglob("analysis/*/*.json"))
+    assert len(analyses) == 3  # one finished analysis per unique model
+    # against an unchanged zoo each model costs one read: its finished analysis
+    assert again.stats.misses == 0 and again.stats.hits == len(analyses)
 
-    # Damage: foreign and flipped conversion records, flipped evidence records (so every
-    # model is compared again, reading its weights and probe runs) and a truncated array
-    # file. Each is detected and recomputed; the rows stay the cold ones.
+    # Damage: flipped finished analyses (so the stages' own records are read), foreign and
+    # flipped conversion records, flipped evidence records (so every model is compared
+    # again, reading its weights and probe runs) and a truncated array file. Each is
+    # detected and recomputed; the rows stay the cold ones.
     convs = sorted((tmp_path / "cache").rglob("native/*/*.json"))
     assert len(convs) == 3  # TFLite models run natively: no ONNX form built
     convs[0].write_bytes(convs[1].read_bytes())
-    for rec in [convs[2], *(tmp_path / "cache").rglob("signals/*/*.json")]:
+    for rec in [*analyses, convs[2], *(tmp_path / "cache").rglob("signals/*/*.json")]:
         raw = bytearray(rec.read_bytes())
         raw[10] ^= 0x20
         rec.write_bytes(bytes(raw))
@@ -171,7 +175,8 @@ def test_rescan_reuses_everything_and_gives_the_cold_rows(corpus, cold, tmp_path
     damaged = ResultCache(tmp_path / "cache")
     third, started = _scan(apps, zoo_dir, damaged)
     assert third == cold
-    assert started and damaged.stats.rejected == 2 + 3 + 1  # conversions, evidence, npz
+    # analyses, conversions, evidence, npz
+    assert started and damaged.stats.rejected == 3 + 2 + 3 + 1
     healed = ResultCache(tmp_path / "cache")
     assert _scan(apps, zoo_dir, healed) == (cold, False)
     assert healed.stats.rejected == 0

@@ -44,33 +44,57 @@ class SuspectRun:
     """Why behaviour could not be compared (empty when it was)."""
 
 
-def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
-              ) -> tuple[dict[str, tuple[float, ...]], dict[str, np.ndarray], dict[str, str]]:
+def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any,
+              timed: bool = False) -> tuple[Any, ...]:
     """(probe id -> DDV, probe id -> behaviour outputs, probe id -> problem): run in a
-    worker, never in the scanning process."""
+    worker, never in the scanning process. ``timed`` adds a fourth item, seconds per stage
+    (``load``, then ``<probe id>:inputs`` / ``:ddv`` / ``:agreement``) for bench/match."""
+    import time
+
     from modelhound.converters import load_runnable
     from modelhound.corpus.zoo import _load_pairs
     from modelhound.fingerprint.detector import probe_inputs, sketch
-    from modelhound.fingerprint.profile import profile_runnable, run_canonical
+    from modelhound.fingerprint.modeldiff import compute_ddv
+    from modelhound.fingerprint.profile import profile_outputs, run_canonical
 
     from modelhound.fingerprint.binding import single_input
 
+    clock = time.perf_counter
+    seconds: dict[str, float] = {}
+    t = clock()
     runnable = single_input(load_runnable(conversion, threads=1))
+    seconds["load"] = clock() - t
     ddvs: dict[str, tuple[float, ...]] = {}
     outputs: dict[str, np.ndarray] = {}
     notes: dict[str, str] = {}
     for probe_id, path in probes:
         try:
+            t = clock()
             pairs = _load_pairs(path)
-            ddvs[probe_id] = profile_runnable(runnable, pairs, normalization=normalization).ddv
+            seconds[f"{probe_id}:inputs"] = clock() - t
+            t = clock()
+            out, out_adv, _ = profile_outputs(runnable, pairs, normalization)
+            ddvs[probe_id] = tuple(float(v) for v in compute_ddv(out, out_adv))
+            seconds[f"{probe_id}:ddv"] = clock() - t
         except Exception as exc:  # noqa: BLE001 - the runtime's error on this input, reported
             notes[probe_id] = _first_line(exc)
             continue
         try:  # a failure on the CutMix rows keeps the DDV
-            outputs[probe_id] = sketch(run_canonical(runnable, probe_inputs(pairs.x, pairs.x_adv),
-                                                     normalization, batch=pairs.n))
+            t = clock()
+            # the behaviour rows begin with x and x' in batches of n, exactly as the DDV
+            # ran them: their first output is taken from that run, not computed again
+            rows = probe_inputs(pairs.x, pairs.x_adv)
+            seen = [np.asarray(o[0], dtype=np.float32).reshape(len(x), -1)
+                    for o, x in ((out, pairs.x), (out_adv, pairs.x_adv))]
+            done = sum(len(r) for r in seen)
+            rest = ([run_canonical(runnable, rows[done:], normalization, batch=pairs.n)]
+                    if len(rows) > done else [])
+            outputs[probe_id] = sketch(np.concatenate(seen + rest))
+            seconds[f"{probe_id}:agreement"] = clock() - t
         except Exception as exc:  # noqa: BLE001
             notes[probe_id] = _first_line(exc)
+    if timed:
+        return ddvs, outputs, notes, seconds
     return ddvs, outputs, notes
 
 

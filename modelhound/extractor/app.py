@@ -11,6 +11,7 @@ from typing import IO, Callable
 from modelhound.errors import ExtractError
 from modelhound.extractor import formats, signatures
 from modelhound.extractor.archive import (
+    DIRECT_MAX_BYTES,
     Archive,
     Budget,
     LimitExceeded,
@@ -98,6 +99,29 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: descriptions of the models met by this process, by content: an SDK model shipped in
+#: many apps is parsed once per process, not once per app (ModelInfo is immutable)
+_DESCRIBED: dict[tuple[str, str, str], ModelInfo | ExtractError | None] = {}
+_DESCRIBED_MAX = 4096
+
+
+def _describe_once(sniffed: Sniffed, data: bytes, digest: str) -> ModelInfo | None:
+    """:func:`formats.describe`, remembered by (sha256, format, subformat)."""
+    key = (digest, sniffed.format.value, sniffed.subformat)
+    if key not in _DESCRIBED:
+        try:
+            result: ModelInfo | ExtractError | None = formats.describe(sniffed, data)
+        except ExtractError as e:
+            result = e
+        if len(_DESCRIBED) >= _DESCRIBED_MAX:
+            _DESCRIBED.pop(next(iter(_DESCRIBED)))
+        _DESCRIBED[key] = result
+    result = _DESCRIBED[key]
+    if isinstance(result, ExtractError):
+        raise ExtractError(str(result))
+    return result
+
+
 def model_like(path: str) -> bool:
     """Whether an entry sits where models live or is named like one."""
     low = path.lower()
@@ -154,12 +178,13 @@ class _Walk:
                                     reason=reason, evidence=evidence))
 
     def found(self, member: Member, data: bytes, sniffed: Sniffed, info: ModelInfo | None,
-              companions: dict[str, bytes] | None = None, reason: str = "") -> None:
-        """Record a recognised model."""
+              companions: dict[str, bytes] | None = None, reason: str = "",
+              digest: str = "") -> None:
+        """Record a recognised model (``digest``: its sha256, when already known)."""
         notes = [n for n in (member.note, reason) if n]
         entry = ModelEntry(
             entry=member.path, format=sniffed.format, subformat=sniffed.subformat,
-            sha256=_sha(data), size=len(data), status=Status.OK, reason="; ".join(notes),
+            sha256=digest or _sha(data), size=len(data), status=Status.OK, reason="; ".join(notes),
             evidence=sniffed.evidence, info=info, companions=tuple(companions or ()),
         )
         self.models.append(FoundModel(entry=entry, data=data, companions=companions or {}))
@@ -301,12 +326,13 @@ class _Walk:
         if sniffed.format is ModelFormat.PADDLE:
             self.paddle.append((member, data, sniffed))
             return
+        digest = _sha(data)
         try:
-            info = formats.describe(sniffed, data)
+            info = _describe_once(sniffed, data, digest)
         except ExtractError as e:
             self.unreadable(member, str(e), sniffed.format, sniffed.subformat, sniffed.evidence)
             return
-        self.found(member, data, sniffed, info)
+        self.found(member, data, sniffed, info, digest=digest)
 
     def _nested_zip(self, member: Member, depth: int) -> None:
         if depth + 1 > self.budget.limits.max_depth:
@@ -650,11 +676,18 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
     limits = limits or Limits()
     if os.path.isdir(path):
         return _extract_folder(path, limits, sha256)
+    blob: bytes | None = None  # the whole file, read once, when it is small enough
     try:
         size = os.path.getsize(path)
-        digest = sha256 or sha256_file(path)
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_PREVIEW)
+        if size <= DIRECT_MAX_BYTES:
+            with open(path, "rb") as f:
+                blob = f.read()
+            head = blob[:SNIFF_PREVIEW]
+            digest = sha256 or hashlib.sha256(blob).hexdigest()
+        else:
+            digest = sha256 or sha256_file(path)
+            with open(path, "rb") as f:
+                head = f.read(SNIFF_PREVIEW)
     except OSError as e:
         return Extraction(app=AppInfo(path=path, sha256="", size=0),
                           error=f"{path}: cannot read file ({e.strerror or e})")
@@ -669,7 +702,8 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
             return Extraction(app=base, error=f"{path}: not a zip archive ({what}); "
                                               f"size {size} bytes")
         try:
-            archive = open_zip(path, "", walk.budget)
+            archive = open_zip(blob if blob is not None and len(blob) == size else path, "",
+                               walk.budget)
         except ExtractError as e:
             return Extraction(app=base, error=f"{path}: {e}")
         walk.closers.append(archive.closer)

@@ -79,6 +79,11 @@ class Member:
     opener: Callable[[], IO[bytes]] = field(default=lambda: io.BytesIO(), repr=False, compare=False)
     note: str = ""
     """Something odd found while reading this entry (fake encryption, name mismatch)."""
+    reader: "Callable[[int | None], bytes | None] | None" = field(default=None, repr=False,
+                                                                compare=False)
+    """A shortcut for plainly stored entries of an archive held in memory: the first n
+    bytes (None: all of them), or None whenever ``opener`` must decide (see
+    :func:`_direct_reader`)."""
 
 
 @dataclass
@@ -104,6 +109,11 @@ def _read_capped(stream: IO[bytes], n: int) -> bytes:
 
 def read_head(member: Member, n: int, budget: Budget) -> bytes:
     """The first ``n`` bytes of a member (fewer if it is shorter)."""
+    if member.reader is not None:
+        head = member.reader(n)
+        if head is not None:
+            budget.charge(len(head), member.path)
+            return head
     try:
         with member.opener() as f:
             head = _read_capped(f, n)
@@ -129,6 +139,10 @@ def read_all(member: Member, budget: Budget) -> bytes:
             f"({member.size} bytes from {member.compressed_size}); refused as a likely zip bomb"
         )
     budget.charge(member.size, member.path)
+    if member.reader is not None:
+        data = member.reader(None)
+        if data is not None:
+            return data
     try:
         with member.opener() as f:
             data = _read_capped(f, lim.max_entry_bytes + 1)
@@ -165,6 +179,64 @@ def _raw_opener(fp: IO[bytes], info: zipfile.ZipInfo, total: int) -> Callable[[]
         raise NotImplementedError(f"compression method {info.compress_type}")
 
     return opener
+
+
+#: zip sources up to this size are held in memory while their members are read
+DIRECT_MAX_BYTES = 256 * MiB
+#: general-purpose flags the shortcut leaves to zipfile: encrypted, patched, strongly encrypted
+_FLAGS_FOR_ZIPFILE = 0x1 | 0x20 | 0x40
+
+
+def _direct_reader(buf: bytes, info: zipfile.ZipInfo) -> Callable[[int | None], bytes | None]:
+    """Read an entry straight from the archive's bytes, as zipfile would give it.
+
+    zipfile's reader costs a file object, a local-header parse and a decompressor per
+    call; an APK has hundreds of entries whose first bytes are all a scan looks at. This
+    slices the entry out of memory and inflates only what is asked for. It answers None,
+    leaving the entry to zipfile's reader (and its errors), whenever the result might
+    differ: an unusual local header, a flag, a method other than stored or deflated, a
+    stored size that disagrees, output shorter than declared, or a CRC that does not hold
+    when the whole entry is read (zipfile checks it then)."""
+
+    def read(n: int | None) -> bytes | None:
+        off = info.header_offset
+        if (info.flag_bits & _FLAGS_FOR_ZIPFILE or off < 0 or off + _LOCAL.size > len(buf)
+                or buf[off:off + 4] != b"PK\x03\x04"):
+            return None
+        fields = _LOCAL.unpack_from(buf, off)
+        start = off + _LOCAL.size + fields[9] + fields[10]
+        csize, size = info.compress_size, info.file_size
+        if start + csize > len(buf):
+            return None
+        want = size if n is None else min(n, size)
+        if info.compress_type == zipfile.ZIP_STORED:
+            if csize != size:
+                return None
+            out = buf[start:start + want]
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            d = zlib.decompressobj(-15)
+            view = memoryview(buf)[start:start + csize]
+            parts, got, pos, step = [], 0, 0, max(want + 1024, 16384)
+            try:
+                while got < want and pos < csize and not d.eof:
+                    chunk = d.decompress(view[pos:pos + step], want - got)
+                    parts.append(chunk)
+                    got += len(chunk)
+                    if d.unconsumed_tail:
+                        break  # want bytes reached
+                    pos += step
+            except zlib.error:
+                return None
+            out = b"".join(parts)
+        else:
+            return None
+        if len(out) != want:
+            return None
+        if want == size and zlib.crc32(out) != info.CRC:
+            return None
+        return out
+
+    return read
 
 
 def _zip_opener(zf: zipfile.ZipFile, fp: IO[bytes], info: zipfile.ZipInfo,
@@ -233,6 +305,15 @@ def open_zip(source: str | bytes, prefix: str, budget: Budget) -> Archive:
     members: list[Member] = []
     seen: dict[str, int] = {}
     infos = zf.infolist()
+    buf: bytes | None = source if isinstance(source, bytes) else None
+    if buf is None and total <= DIRECT_MAX_BYTES:
+        try:
+            fp.seek(0)
+            buf = fp.read(total)
+        except OSError:
+            buf = None
+        if buf is not None and len(buf) != total:
+            buf = None
     if len(infos) + budget.entries > budget.limits.max_entries:
         problems.append(
             f"archive lists {len(infos)} entries; only the first "
@@ -266,13 +347,15 @@ def open_zip(source: str | bytes, prefix: str, budget: Budget) -> Archive:
                 duplicate=seen[info.filename] if seen[info.filename] > 1 else 0,
                 opener=opener,
                 note=note,
+                reader=None if encrypted or buf is None else _direct_reader(buf, info),
             )
         )
     if dup_names:
         problems.append(f"duplicate entry names: {', '.join(sorted(dup_names)[:5])}")
         members = [
             m if m.duplicate or m.name not in dup_names else
-            Member(m.path, m.name, m.size, m.compressed_size, m.encrypted, 1, m.opener, m.note)
+            Member(m.path, m.name, m.size, m.compressed_size, m.encrypted, 1, m.opener, m.note,
+                   m.reader)
             for m in members
         ]
 

@@ -40,7 +40,30 @@ def _quiet_androguard() -> None:
 
 
 def parse_manifest(axml: bytes, arsc: Callable[[], bytes | None]) -> Manifest:
-    """Parse a binary AndroidManifest.xml; ``arsc`` supplies resources.arsc on demand."""
+    """Parse a binary AndroidManifest.xml; ``arsc`` supplies resources.arsc on demand.
+
+    A plainly laid out manifest is read directly (:mod:`modelhound.extractor.axml`);
+    anything else goes through androguard, which gives the same values for plain files.
+    """
+    from modelhound.extractor.axml import attribute, read_manifest
+
+    fast = read_manifest(axml)
+    if fast is not None:
+        top, sdk, app = fast["manifest"], fast.get("uses-sdk", {}), fast.get("application", {})
+        problems: list[str] = []
+        label = attribute(app, "label")
+        if label.startswith("@"):
+            label = _resolve(label, top.get("package", ""), arsc, problems) or label
+        return Manifest(
+            package=top.get("package", ""), version_name=attribute(top, "versionName"),
+            version_code=attribute(top, "versionCode"), label=label,
+            min_sdk=attribute(sdk, "minSdkVersion"), target_sdk=attribute(sdk, "targetSdkVersion"),
+            split=top.get("split", ""), problems=tuple(problems))
+    return parse_manifest_androguard(axml, arsc)
+
+
+def parse_manifest_androguard(axml: bytes, arsc: Callable[[], bytes | None]) -> Manifest:
+    """:func:`parse_manifest` by androguard's full binary XML parser."""
     _quiet_androguard()
     from androguard.core.axml import AXMLPrinter
 
@@ -79,8 +102,6 @@ def parse_manifest(axml: bytes, arsc: Callable[[], bytes | None]) -> Manifest:
 
 
 def _resolve(ref: str, package: str, arsc: Callable[[], bytes | None], problems: list[str]) -> str:
-    from androguard.core.axml import ARSCParser, ARSCResTableConfig
-
     from modelhound.extractor.arsc import resolve_string
 
     data = arsc()
@@ -92,6 +113,9 @@ def _resolve(ref: str, package: str, arsc: Callable[[], bytes | None], problems:
         fast = None
     if fast is not None:
         return fast
+    _quiet_androguard()
+    from androguard.core.axml import ARSCParser, ARSCResTableConfig
+
     try:
         parser = ARSCParser(data)
         res_id, pkg = parser.parse_id(ref)

@@ -42,5 +42,16 @@ class JsonFormat:
             "rows": list(rows),
             "shared_models": shared_models(rows),
         }
-        _json.dump(doc, stream, indent=2, sort_keys=False, default=str)
-        stream.write("\n")
+        # One app, row or shared model per line: the same document as an indented dump,
+        # written by json's C encoder (an indented dump runs its pure-Python one, which
+        # took most of a warm rescan's report time on 1,000 rows).
+        encode = _json.JSONEncoder(default=str).encode
+        stream.write("{\n")
+        for i, (key, value) in enumerate(doc.items()):
+            stream.write(f"  {encode(key)}: ")
+            if isinstance(value, list) and value:
+                stream.write("[\n" + ",\n".join("    " + encode(v) for v in value) + "\n  ]")
+            else:
+                stream.write(encode(value))
+            stream.write(",\n" if i < len(doc) - 1 else "\n")
+        stream.write("}\n")

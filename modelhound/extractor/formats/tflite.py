@@ -46,45 +46,6 @@ def _check_len(n: int, elem: int, total: int, what: str) -> int:
     return n
 
 
-def _check_buffer(buf: Any, index: int, total: int) -> None:
-    """A buffer's bytes must lie inside the file (a cut-off model fails here)."""
-    o = buf._tab.Offset(4)  # field 0: data
-    if o:
-        start = buf._tab.Vector(o)
-        if start + buf._tab.VectorLen(o) > total:
-            raise ExtractError(
-                f"truncated TFLite model: buffer {index} ends at byte "
-                f"{start + buf._tab.VectorLen(o)} but the file has {total} bytes"
-            )
-    elif buf.Offset() > 1 and buf.Offset() + buf.Size() > total:
-        raise ExtractError(
-            f"truncated TFLite model: buffer {index} ends at byte {buf.Offset() + buf.Size()} "
-            f"but the file has {total} bytes"
-        )
-
-
-def _spec(tensor: Any) -> TensorSpec:
-    shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
-    if tensor.ShapeSignatureLength():
-        shape = tuple(int(d) for d in tensor.ShapeSignatureAsNumpy())
-    q = tensor.Quantization()
-    quant = None
-    if q is not None and q.ScaleLength():
-        quant = Quantization(
-            scale=tuple(float(x) for x in q.ScaleAsNumpy()),
-            zero_point=tuple(int(x) for x in q.ZeroPointAsNumpy()) if q.ZeroPointLength() else (0,),
-            axis=int(q.QuantizedDimension()),
-        )
-    layout = "NHWC" if len(shape) == 4 else None
-    return TensorSpec(
-        name=(tensor.Name() or b"").decode("utf-8", "replace"),
-        shape=shape,
-        dtype=_DTYPES.get(tensor.Type(), f"type{tensor.Type()}"),
-        quantization=quant,
-        layout=layout,
-    )
-
-
 def describe(data: bytes) -> ModelInfo:
     """Read inputs, outputs, ops and weights from a TFLite flatbuffer."""
     try:
@@ -100,75 +61,184 @@ def describe(data: bytes) -> ModelInfo:
         raise ExtractError(f"malformed TFLite flatbuffer ({type(e).__name__}: {e})") from e
 
 
+class _Table:
+    """One FlatBuffer table, read as the generated schema code reads it (same offsets, same
+    defaults), without its per-field objects: describing a model is one pass of struct
+    reads instead of tens of thousands of generated-accessor calls."""
+
+    __slots__ = ("buf", "pos", "_vt", "_vlen")
+
+    def __init__(self, buf: bytes, pos: int) -> None:
+        self.buf, self.pos = buf, pos
+        self._vt = pos - _I32.unpack_from(buf, pos)[0]
+        self._vlen = _U16.unpack_from(buf, self._vt)[0]
+
+    def offset(self, field: int) -> int:
+        """The field's offset in the table, 0 when absent."""
+        at = 4 + 2 * field
+        return _U16.unpack_from(self.buf, self._vt + at)[0] if at < self._vlen else 0
+
+    def scalar(self, field: int, fmt: struct.Struct, default: int = 0) -> Any:
+        o = self.offset(field)
+        return fmt.unpack_from(self.buf, self.pos + o)[0] if o else default
+
+    def _vector(self, o: int) -> tuple[int, int]:
+        at = self.pos + o
+        at += _U32.unpack_from(self.buf, at)[0]
+        return at + 4, _U32.unpack_from(self.buf, at)[0]
+
+    def vector(self, field: int) -> tuple[int, int]:
+        """(start of the elements, element count); (0, 0) when absent."""
+        o = self.offset(field)
+        return self._vector(o) if o else (0, 0)
+
+    def tables(self, field: int) -> list["_Table"]:
+        start, n = self.vector(field)
+        return [self.table_at(start + 4 * i) for i in range(n)]
+
+    def table_at(self, at: int) -> "_Table":
+        return _Table(self.buf, at + _U32.unpack_from(self.buf, at)[0])
+
+    def table(self, field: int) -> "_Table | None":
+        o = self.offset(field)
+        return self.table_at(self.pos + o) if o else None
+
+    def string(self, field: int) -> bytes | None:
+        o = self.offset(field)
+        if not o:
+            return None
+        start, n = self._vector(o)
+        return bytes(self.buf[start:start + n])
+
+    def numbers(self, field: int, code: str) -> tuple[Any, ...]:
+        start, n = self.vector(field)
+        return struct.unpack_from(f"<{n}{code}", self.buf, start) if n else ()
+
+
+_I32 = struct.Struct("<i")
+_U32 = struct.Struct("<I")
+_U16 = struct.Struct("<H")
+_U64 = struct.Struct("<Q")
+_I8 = struct.Struct("<b")
+_U8 = struct.Struct("<B")
+
+# field numbers of schema.fbs
+_MODEL_VERSION, _MODEL_CODES, _MODEL_SUBGRAPHS, _MODEL_DESCRIPTION, _MODEL_BUFFERS = 0, 1, 2, 3, 4
+_MODEL_METADATA = 6
+_SUB_TENSORS, _SUB_INPUTS, _SUB_OUTPUTS, _SUB_OPERATORS = 0, 1, 2, 3
+_T_SHAPE, _T_TYPE, _T_BUFFER, _T_NAME, _T_QUANT, _T_SPARSITY, _T_SIGNATURE = 0, 1, 2, 3, 4, 6, 7
+
+
+def _check_buffer_at(buf: _Table, index: int, total: int) -> int:
+    """A buffer's byte count; its bytes must lie inside the file (a cut-off model fails here)."""
+    start, n = buf.vector(0)  # data
+    if start:
+        if start + n > total:
+            raise ExtractError(
+                f"truncated TFLite model: buffer {index} ends at byte {start + n} but the file "
+                f"has {total} bytes"
+            )
+        return n
+    offset, size = buf.scalar(1, _U64), buf.scalar(2, _U64)
+    if offset > 1 and offset + size > total:
+        raise ExtractError(
+            f"truncated TFLite model: buffer {index} ends at byte {offset + size} but the file "
+            f"has {total} bytes"
+        )
+    return int(size)
+
+
+def _spec_of(t: _Table) -> TensorSpec:
+    shape = tuple(int(d) for d in t.numbers(_T_SHAPE, "i"))
+    signature = t.numbers(_T_SIGNATURE, "i")
+    if signature:
+        shape = tuple(int(d) for d in signature)
+    q = t.table(_T_QUANT)
+    quant = None
+    if q is not None:
+        scale = q.numbers(2, "f")
+        if scale:
+            zero = q.numbers(3, "q")
+            quant = Quantization(
+                scale=tuple(float(x) for x in scale),
+                zero_point=tuple(int(x) for x in zero) if zero else (0,),
+                axis=int(q.scalar(6, _I32)),
+            )
+    kind = t.scalar(_T_TYPE, _I8)
+    return TensorSpec(
+        name=(t.string(_T_NAME) or b"").decode("utf-8", "replace"),
+        shape=shape,
+        dtype=_DTYPES.get(kind, f"type{kind}"),
+        quantization=quant,
+        layout="NHWC" if len(shape) == 4 else None,
+    )
+
+
 def _describe(data: bytes) -> ModelInfo:
-    schema, op_names = _schema()
+    _, op_names = _schema()
     total = len(data)
-    model = schema.Model.GetRootAs(data, 0)
-    version = model.Version()
-    n_sub = _check_len(model.SubgraphsLength(), 4, total, "subgraphs")
+    model = _Table(data, _U32.unpack_from(data, 0)[0])
+    version = model.scalar(_MODEL_VERSION, _U32)
+    n_sub = _check_len(model.vector(_MODEL_SUBGRAPHS)[1], 4, total, "subgraphs")
     if n_sub == 0:
         raise ExtractError("TFLite model has no subgraph")
-    n_codes = _check_len(model.OperatorCodesLength(), 4, total, "operator codes")
+    _check_len(model.vector(_MODEL_CODES)[1], 4, total, "operator codes")
     codes: list[str] = []
-    for i in range(n_codes):
-        oc = model.OperatorCodes(i)
-        code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
+    for oc in model.tables(_MODEL_CODES):
+        code = max(int(oc.scalar(3, _I32)), int(oc.scalar(0, _I8)))
         if code == 32:  # CUSTOM
-            codes.append("CUSTOM:" + (oc.CustomCode() or b"?").decode("utf-8", "replace"))
+            codes.append("CUSTOM:" + (oc.string(1) or b"?").decode("utf-8", "replace"))
         else:
             codes.append(op_names.get(code, f"OP{code}"))
-    n_buf = _check_len(model.BuffersLength(), 4, total, "buffers")
+    n_buf = _check_len(model.vector(_MODEL_BUFFERS)[1], 4, total, "buffers")
+    buf_start = model.vector(_MODEL_BUFFERS)[0]
     ops: Counter[str] = Counter()
     params = 0
     wdtypes: set[str] = set()
     notes: list[str] = []
-    sub0 = model.Subgraphs(0)
-    for s in range(n_sub):
-        sub = model.Subgraphs(s)
-        n_t = _check_len(sub.TensorsLength(), 4, total, "tensors")
-        n_o = _check_len(sub.OperatorsLength(), 4, total, "operators")
-        for o in range(n_o):
-            idx = sub.Operators(o).OpcodeIndex()
+    subgraphs = model.tables(_MODEL_SUBGRAPHS)
+    for sub in subgraphs:
+        n_t = _check_len(sub.vector(_SUB_TENSORS)[1], 4, total, "tensors")
+        _check_len(sub.vector(_SUB_OPERATORS)[1], 4, total, "operators")
+        for o, op in enumerate(sub.tables(_SUB_OPERATORS)):
+            idx = op.scalar(0, _U32)
             if idx >= len(codes):
                 raise ExtractError(f"operator {o} uses opcode {idx} of {len(codes)}")
             ops[codes[idx]] += 1
-        for t in range(n_t):
-            tensor = sub.Tensors(t)
-            b = tensor.Buffer()
+        for t, tensor in enumerate(sub.tables(_SUB_TENSORS)):
+            b = tensor.scalar(_T_BUFFER, _U32)
             if b >= n_buf and n_buf:
                 raise ExtractError(f"tensor {t} refers to buffer {b} of {n_buf}")
             if 0 < b < n_buf:
-                buf = model.Buffers(b)
-                nbytes = buf.DataLength() or int(buf.Size())
-                _check_buffer(buf, b, total)
+                nbytes = _check_buffer_at(model.table_at(buf_start + 4 * b), b, total)
                 if nbytes > 0:
-                    dt = _DTYPES.get(tensor.Type(), "other")
-                    shape = tensor.ShapeAsNumpy() if tensor.ShapeLength() else []
+                    kind = tensor.scalar(_T_TYPE, _I8)
+                    dt = _DTYPES.get(kind, "other")
+                    shape = tensor.numbers(_T_SHAPE, "i")
                     count = 1
                     for d in shape:
                         count *= max(int(d), 1)
-                    params += count if tensor.ShapeLength() else nbytes // _ITEMSIZE.get(dt, 1)
+                    params += count if shape else nbytes // _ITEMSIZE.get(dt, 1)
                     wdtypes.add(dt)
-                    if tensor.Sparsity() is not None:
+                    if tensor.offset(_T_SPARSITY):
                         notes.append("sparse weights")
-    n_in = _check_len(sub0.InputsLength(), 4, total, "inputs")
-    n_out = _check_len(sub0.OutputsLength(), 4, total, "outputs")
-    n_t0 = sub0.TensorsLength()
-    inputs = []
-    for i in range(n_in):
-        idx = int(sub0.Inputs(i))
-        if not 0 <= idx < n_t0:
-            raise ExtractError(f"input {i} refers to tensor {idx} of {n_t0}")
-        inputs.append(_spec(sub0.Tensors(idx)))
-    outputs = []
-    for i in range(n_out):
-        idx = int(sub0.Outputs(i))
-        if not 0 <= idx < n_t0:
-            raise ExtractError(f"output {i} refers to tensor {idx} of {n_t0}")
-        outputs.append(_spec(sub0.Tensors(idx)))
-    meta_names = []
-    for i in range(_check_len(model.MetadataLength(), 4, total, "metadata")):
-        meta_names.append((model.Metadata(i).Name() or b"").decode("utf-8", "replace"))
+        del n_t
+    sub0 = subgraphs[0]
+    n_t0 = sub0.vector(_SUB_TENSORS)[1]
+    tensors0 = sub0.vector(_SUB_TENSORS)[0]
+    specs = []
+    for what, field in (("input", _SUB_INPUTS), ("output", _SUB_OUTPUTS)):
+        _check_len(sub0.vector(field)[1], 4, total, what + "s")
+        found = []
+        for i, idx in enumerate(sub0.numbers(field, "i")):
+            if not 0 <= idx < n_t0:
+                raise ExtractError(f"{what} {i} refers to tensor {idx} of {n_t0}")
+            found.append(_spec_of(sub0.table_at(tensors0 + 4 * idx)))
+        specs.append(found)
+    inputs, outputs = specs
+    _check_len(model.vector(_MODEL_METADATA)[1], 4, total, "metadata")
+    meta_names = [(m.string(0) or b"").decode("utf-8", "replace")
+                  for m in model.tables(_MODEL_METADATA)]
     if "TFLITE_METADATA" in meta_names:
         notes.append("has TFLite metadata")
     custom = sorted({c[7:] for c in ops if c.startswith("CUSTOM:")})
@@ -176,7 +246,7 @@ def _describe(data: bytes) -> ModelInfo:
         notes.append("custom ops: " + ", ".join(custom))
     if n_sub > 1:
         notes.append(f"{n_sub} subgraphs")
-    desc = (model.Description() or b"").decode("utf-8", "replace")
+    desc = (model.string(_MODEL_DESCRIPTION) or b"").decode("utf-8", "replace")
     return ModelInfo(
         inputs=tuple(inputs),
         outputs=tuple(outputs),

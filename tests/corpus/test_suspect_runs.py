@@ -1,0 +1,60 @@
+"""A suspect's runs on a probe set: x and x' run once, their outputs serve both the DDV and
+the behaviour rows, and the results equal running each of them on its own (the DDV, then
+every behaviour row), on a real batch-1 TFLite model fed images of another size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from modelhound.converters.tflite import native_here
+from modelhound.corpus.suspect import ddvs_here
+from modelhound.extractor.formats import HEAD_BYTES, describe, sniff
+from modelhound.fingerprint.detector import probe_inputs, sketch
+from modelhound.fingerprint.inputs import resize_bilinear
+from modelhound.fingerprint.interface import Generator, PairSet
+from modelhound.fingerprint.profile import profile_runnable, run_canonical, save_pairs
+from modelhound.records import FoundModel, ModelEntry, Status
+from tests.conftest import FIXTURES
+
+
+def _found(data: bytes) -> FoundModel:
+    s = sniff(data[:HEAD_BYTES], "m.tflite", len(data))
+    return FoundModel(ModelEntry("m.tflite", s.format, s.subformat, "0" * 64, len(data),
+                                 Status.OK, info=describe(s, data)), data)
+
+
+def test_suspect_runs_equal_separate_ddv_and_behaviour_runs(tmp_path: Path) -> None:
+    from modelhound.converters import load_runnable
+
+    data = (FIXTURES / "models" / "tflite" / "mediapipe-0.10.14" / "hand_recrop.tflite").read_bytes()
+    conv = native_here(_found(data))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(6, 40, 48, 3)).astype(np.float32)  # resized to the model's 256x256
+    pairs = PairSet("test", x, np.clip(x + 0.03, 0, 1), True, Generator.PGD, "g",
+                    "x:1x40x48x3:float32", "PgdConfig()")
+    save_pairs(tmp_path / "p.npz", pairs)
+    ddvs, outputs, notes, seconds = ddvs_here(conv, [("p", str(tmp_path / "p.npz"))], None, True)
+    assert not notes and set(seconds) >= {"load", "p:ddv", "p:agreement"}
+    runnable = load_runnable(conv, threads=1)
+    assert ddvs["p"] == profile_runnable(runnable, pairs).ddv
+    expected = sketch(run_canonical(runnable, probe_inputs(pairs.x, pairs.x_adv), None, batch=6))
+    assert outputs["p"].shape == (24, expected.shape[1])
+    np.testing.assert_array_equal(outputs["p"], expected)
+
+
+def test_resizing_in_chunks_is_the_whole_batch_arithmetic() -> None:
+    rng = np.random.default_rng(1)
+    images = rng.uniform(size=(37, 50, 70, 3)).astype(np.float32)
+    got = resize_bilinear(images, 256, 192)
+    # the former formula, on the whole batch at once
+    def axis(src: int, dst: int):  # type: ignore[no-untyped-def]
+        pos = np.clip((np.arange(dst, dtype=np.float64) + 0.5) * src / dst - 0.5, 0, src - 1)
+        lo = np.floor(pos).astype(np.int64)
+        return lo, np.minimum(lo + 1, src - 1), pos - lo
+    y0, y1, wy = axis(50, 256)
+    x0, x1, wx = axis(70, 192)
+    rows = images[:, y0] * (1 - wy)[None, :, None, None] + images[:, y1] * wy[None, :, None, None]
+    whole = rows[:, :, x0] * (1 - wx)[None, None, :, None] + rows[:, :, x1] * wx[None, None, :, None]
+    np.testing.assert_array_equal(got, whole.astype(np.float32))
