@@ -1,7 +1,11 @@
 """Fuzzing campaign: each harness under atheris (libFuzzer) for a stated time budget, one
 after the other, at the lowest priority; executions, coverage and findings per harness.
 
-    python bench/fuzz/run.py [--seconds S] [--harness NAME ...] [--work DIR]
+    python bench/fuzz/run.py [--seconds S] [--runs N] [--harness NAME ...] [--work DIR]
+
+``--runs N`` stops each harness after N executions (libFuzzer ``-runs``), ``--seconds`` caps
+its time either way. Several campaigns may run at once (e.g. one per core, each over some
+harnesses): the results file is updated under a lock.
 
 Per harness: ``python -m fuzz.driver NAME -max_total_time=S -seed=1 ...`` under ``nice -n 19``
 with the contract's bounds (5 s per input, 3 GiB RSS). The growing corpus is kept in
@@ -14,6 +18,7 @@ written from all of them, with the machine's load before and after each run.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -31,7 +36,7 @@ from fuzz.driver import HARNESSES, RSS_LIMIT_MB, TIME_BOUND  # noqa: E402
 STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)")
 
 
-def run_one(name: str, seconds: int, work: Path) -> dict:
+def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
     """Fuzz one harness; returns its numbers."""
     corpus = work / name
     artifacts = work / f"{name}-artifacts"
@@ -41,6 +46,7 @@ def run_one(name: str, seconds: int, work: Path) -> dict:
     load_before = os.getloadavg()
     cmd = ["nice", "-n", "19", sys.executable, "-m", "fuzz.driver", name,
            f"-max_total_time={seconds}", "-seed=1", "-print_final_stats=1",
+           *([f"-runs={runs}"] if runs else []),
            f"-timeout={TIME_BOUND}", f"-rss_limit_mb={RSS_LIMIT_MB}",
            f"-artifact_prefix={artifacts}/", str(corpus)]
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -62,6 +68,7 @@ def run_one(name: str, seconds: int, work: Path) -> dict:
     return {
         "harness": name,
         "budget_s": seconds,
+        "budget_runs": runs,
         "wall_s": round(wall, 1),
         "executions": int(stats.get("number_of_executed_units", last.group(1) if last else 0)),
         "exec_per_s": int(stats.get("average_exec_per_sec", 0)),
@@ -78,6 +85,28 @@ def run_one(name: str, seconds: int, work: Path) -> dict:
     }
 
 
+def budget(r: dict) -> str:
+    """A run's budget: its time cap, and its execution cap when it had one."""
+    runs = r.get("budget_runs", 0)
+    return f"{r['budget_s']} s" + (f" or {runs:,} runs" if runs else "")
+
+
+def with_history(results: dict) -> dict:
+    """``results`` with every harness's latest run also in ``_history`` (all instrumented runs
+    of that harness's persistent corpus, oldest first), so a campaign spread over several
+    sittings counts every execution once."""
+    history = results.setdefault("_history", {})
+    for name in HARNESSES:
+        r = results.get(name)
+        if r is None:
+            continue
+        runs = history.setdefault(name, [])
+        key = (r["date"], r["executions"])
+        if all((h["date"], h["executions"]) != key for h in runs):
+            runs.append({k: r[k] for k in ("date", "executions", "exit", "findings")})
+    return results
+
+
 def write_md(results: dict[str, dict]) -> str:
     """The results table, in registry order."""
     lines = [
@@ -91,28 +120,30 @@ def write_md(results: dict[str, dict]) -> str:
         "jobs; the load average (1/5/15 min) before and after each run is given, so "
         "executions per second are this machine's under that load, not a speed claim.",
         "",
-        "| harness | budget s | executions | exec/s | edges (cov) | features (ft) | corpus "
-        "| peak RSS MiB | findings | load before → after | run |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "| harness | budget | executions | exec/s | edges (cov) | features (ft) | corpus "
+        "| peak RSS MiB | findings | load before → after | run | all runs: executions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|",
     ]
     total = 0
+    history = with_history(results)["_history"]
     for name in HARNESSES:
         r = results.get(name)
         if r is None:
-            lines.append(f"| {name} | - | not run | | | | | | | | |")
+            lines.append(f"| {name} | - | not run | | | | | | | | | |")
             continue
         total += r["executions"]
         found = ", ".join(r["findings"]) or ("none" if r["exit"] == 0 else f"exit {r['exit']}")
         lines.append(
-            f"| {name} | {r['budget_s']} | {r['executions']:,} | {r['exec_per_s']} | "
+            f"| {name} | {budget(r)} | {r['executions']:,} | {r['exec_per_s']} | "
             f"{r['edges']} | {r['features']} | {r['corpus']} | {r['peak_rss_mb']} | {found} | "
             f"{'/'.join(map(str, r['load_before']))} → {'/'.join(map(str, r['load_after']))} | "
-            f"{r['date']} |")
+            f"{r['date']} | {sum(h['executions'] for h in history.get(name, [])):,} "
+            f"({len(history.get(name, []))}) |")
     lines += ["", f"Total executions: {total:,}.", ""]
     findings = HERE / "findings.md"
     if findings.exists():
         lines += [findings.read_text(), ""]
-    notes = [r for r in results.values() if r["finding_summary"]]
+    notes = [results[n] for n in HARNESSES if n in results and results[n]["finding_summary"]]
     if notes:
         lines += ["## libFuzzer's report of the findings in the runs above", ""]
         for r in notes:
@@ -125,18 +156,30 @@ def main() -> None:
     """Run the campaign and write the results."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=int, default=360, help="budget per harness")
+    ap.add_argument("--runs", type=int, default=0, help="stop a harness after N executions")
+    ap.add_argument("--until", type=float, default=0,
+                    help="a deadline (Unix time): each harness gets an equal share of the time "
+                         "left (time a harness leaves unused goes to the ones after it), at "
+                         "most --seconds")
     ap.add_argument("--harness", nargs="*", default=list(HARNESSES))
     ap.add_argument("--work", type=Path,
                     default=Path(os.path.expanduser("~/.cache/modelhound-fuzz")))
     args = ap.parse_args()
     store = HERE / "results.json"
-    results = json.loads(store.read_text()) if store.exists() else {}
     print(f"{'harness':10} {'execs':>10} {'exec/s':>7} {'cov':>6} {'ft':>6} findings")
-    for name in args.harness:
-        r = run_one(name, args.seconds, args.work)
-        results[name] = r
-        store.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-        (HERE / "results.md").write_text(write_md(results))
+    for i, name in enumerate(args.harness):
+        seconds = args.seconds
+        if args.until:
+            share = int((args.until - time.time()) / (len(args.harness) - i))
+            seconds = max(min(seconds, share), 10)
+        r = run_one(name, seconds, args.work, args.runs)
+        with open(HERE / ".results.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            results = json.loads(store.read_text()) if store.exists() else {}
+            results[name] = r
+            with_history(results)
+            store.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+            (HERE / "results.md").write_text(write_md(results))
         print(f"{name:10} {r['executions']:>10,} {r['exec_per_s']:>7} {r['edges']:>6} "
               f"{r['features']:>6} {', '.join(r['findings']) or 'none'}", flush=True)
 

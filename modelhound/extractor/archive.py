@@ -322,7 +322,13 @@ def open_zip(source: str | bytes, prefix: str, budget: Budget) -> Archive:
         infos = infos[: max(budget.limits.max_entries - budget.entries, 0)]
     budget.entries += len(infos)
     dup_names = set()
+    nameless = 0
     for info in infos:
+        if not info.filename:
+            # a central-directory record with an empty name (zipfile's is_dir() would raise
+            # IndexError on it); it names no file an app could load
+            nameless += 1
+            continue
         if info.is_dir():
             continue
         seen[info.filename] = seen.get(info.filename, 0) + 1
@@ -350,6 +356,8 @@ def open_zip(source: str | bytes, prefix: str, budget: Budget) -> Archive:
                 reader=None if encrypted or buf is None else _direct_reader(buf, info),
             )
         )
+    if nameless:
+        problems.append(f"{nameless} entr{'y' if nameless == 1 else 'ies'} with an empty name skipped")
     if dup_names:
         problems.append(f"duplicate entry names: {', '.join(sorted(dup_names)[:5])}")
         members = [

@@ -236,3 +236,21 @@ def test_a_zoo_index_whose_tables_were_altered_is_a_corpus_error(tmp_path):
             zoo.by_tensor_keys(["k"])
     finally:
         zoo.close()
+
+
+def test_a_zip_entry_with_an_empty_name_is_skipped_and_said_not_an_internal_error(tmp_path):
+    # fuzz finding (archive): zipfile's ZipInfo.is_dir() raised IndexError on an empty name
+    tfl = samples.tflite_model(seed=3)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("assets/m.tflite", tfl)
+        z.writestr(zipfile.ZipInfo(""), b"nameless")
+    path = tmp_path / "app.apk"
+    path.write_bytes(buf.getvalue())
+    result = extract(str(path))
+    [model] = result.models
+    assert (model.entry.entry, model.entry.format, model.entry.status) == (
+        "assets/m.tflite", ModelFormat.TFLITE, Status.OK)
+    assert any("empty name" in p for p in result.app.problems)
+    reasons = [r.reason for r in result.others]
+    assert not any("internal error" in r for r in reasons)
