@@ -393,14 +393,15 @@ def _cmd_zoo(args: argparse.Namespace, console: Any, err: Any) -> int:
             from rich.table import Table
 
             table = Table(title=f"zoo {zoo_dir}")
-            for col in ("name", "format", "task", "inputs", "runnable", "profile", "source"):
+            for col in ("name", "format", "task", "inputs", "runnable", "profile", "source",
+                        "licence"):
                 table.add_column(col, overflow="fold")
             refs = zoo.references()
             for r in refs:
                 table.add_row(r.name, r.format, r.task, "; ".join(r.inputs),
                               "yes" if r.runnable else f"no: {r.not_runnable_reason}"[:160],
                               "yes" if r.probe_id else f"no: {r.profile_note}"[:160]
-                              if r.runnable else "no", r.source)
+                              if r.runnable else "no", r.source, r.license or "unknown")
             console.print(table)
             console.print(f"{len(refs)} references")
         elif args.zoo_command == "show":

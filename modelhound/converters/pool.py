@@ -127,6 +127,8 @@ CALLABLE = frozenset({
     "modelhound.corpus.suspect:ddvs_here",
     "modelhound.comparison:behaviour_here",
     "modelhound.converters.tflite:native_here",
+    "modelhound.corpus.schedule:plan_here",
+    "modelhound.corpus.schedule:profile_group_here",
 })
 
 
