@@ -120,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--steps", type=int, default=50, help="PGD steps (default 50)")
     cmp_.add_argument("--no-behaviour", action="store_true", help="bytes and weights only")
     cmp_.add_argument("--json", action="store_true", help="print JSON")
+    cmp_.add_argument("--owner-data", metavar="PATH",
+                      help="A's owner's data (ImageFolder, flat folder or .npz x[,y]): build owner "
+                           "evidence for A, which can tell a distilled or stolen B from an independent one")
     log_arg(cmp_)
 
     zoo = sub.add_parser("zoo", help="manage a reference zoo")
@@ -143,6 +146,18 @@ def _parser() -> argparse.ArgumentParser:
     za.add_argument("--license", default="")
     za.add_argument("--task", default="")
     za.add_argument("--seeds", metavar="DIR", help="images from the model's domain")
+    za.add_argument("--owner-data", metavar="PATH",
+                    help="the model owner's data (ImageFolder <label>/<sample>, a flat folder, or .npz "
+                         "with x and optional y): stores owner evidence that catches distilled and "
+                         "stolen copies")
+    za.add_argument("--owner-base", metavar="ONNX|scratch",
+                    help="with --owner-data: the public model (ONNX) the reference was fine-tuned from, "
+                         "or 'scratch'; owner evidence flags copies only when this is given")
+    za.add_argument("--owner-queries", metavar="PATH",
+                    help="with --owner-data: public data of the domain a thief might query with "
+                         "(same layouts, labels ignored)")
+    za.add_argument("--keep-owner-data", action="store_true",
+                    help="also store the owner's data in the zoo (default: only evidence derived from it)")
     profile_args(za)
     zl = zsub.add_parser("list", help="list the references")
     zoo_arg(zl)
@@ -408,7 +423,11 @@ def _cmd_zoo(args: argparse.Namespace, console: Any, err: Any) -> int:
             import json
             from dataclasses import asdict
 
-            console.print_json(json.dumps(asdict(zoo.get(args.name))))
+            from modelhound.corpus.owner import NO_OWNER_NOTE
+
+            shown = asdict(zoo.get(args.name))
+            shown["owner_evidence"] = shown["owner_evidence"] or f"none: {NO_OWNER_NOTE}"
+            console.print_json(json.dumps(shown))
         elif args.zoo_command == "remove":
             zoo.remove(args.name)
             console.print(f"removed {args.name}")
@@ -435,6 +454,8 @@ def _zoo_add(args: argparse.Namespace, zoo: Any, console: Any, err: Any) -> None
     def added(r: Any) -> None:
         prof = r.profile_note or ("no profile" if not r.probe_id else "profiled")
         console.print(f"added {r.name}: {r.format}, runnable={'yes' if r.runnable else 'no'}, {prof}")
+        if r.owner_evidence:
+            console.print(f"  {r.owner_evidence}")
 
     from modelhound.corpus.build import profile_pending
 
@@ -446,7 +467,10 @@ def _zoo_add(args: argparse.Namespace, zoo: Any, console: Any, err: Any) -> None
             for f in args.files:
                 add_file(zoo, f, pool=pool, name=args.name, source=args.source,
                          license=args.license, task=args.task, seeds=seeds, settings=settings,
-                         on_added=added)
+                         on_added=added, owner_data=getattr(args, "owner_data", None),
+                         keep_owner_data=getattr(args, "keep_owner_data", False),
+                         owner_base=getattr(args, "owner_base", None),
+                         owner_queries=getattr(args, "owner_queries", None))
     profile_pending(zoo, seeds=seeds, settings=settings, on_added=added)
 
 
@@ -456,7 +480,8 @@ def _cmd_compare(args: argparse.Namespace, console: Any) -> int:
     from modelhound.comparison import compare_files
 
     r = compare_files(args.a, args.b, seeds_dir=args.seeds, n_pairs=args.pairs,
-                      pgd_steps=args.steps, behaviour=not args.no_behaviour)
+                      pgd_steps=args.steps, behaviour=not args.no_behaviour,
+                      owner_data=args.owner_data)
     if args.json:
         print(json.dumps(r.as_dict(), indent=2))
         return 0

@@ -60,6 +60,8 @@ class FileComparison:
     """Behavioural agreement of B with A on A's behaviour probes (seeds, twins, CutMix)."""
     structure: float | None = None
     """Architecture similarity (weight shapes), supporting evidence only."""
+    owner_p: float | None = None
+    """p-value of B under A's owner evidence (``--owner-data``), when it was built."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -69,14 +71,18 @@ class FileComparison:
             "confidence": self.confidence, "similarity": self.similarity,
             "threshold": self.threshold, "weight_similarity": self.weight_similarity,
             "weight_kind": self.weight_kind, "agreement": self.agreement,
-            "structure": self.structure, "evidence": list(self.evidence),
+            "structure": self.structure, "owner_p": self.owner_p, "evidence": list(self.evidence),
             "modeldiff": self.modeldiff,
         }
 
 
 def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int = 100,
-                  pgd_steps: int = 50, behaviour: bool = True) -> FileComparison:
-    """Compare two model files (any recognised format; behaviour needs runnable ones)."""
+                  pgd_steps: int = 50, behaviour: bool = True,
+                  owner_data: str | None = None) -> FileComparison:
+    """Compare two model files (any recognised format; behaviour needs runnable ones).
+
+    ``owner_data``: A's owner's data; owner evidence is then built for A and B scored with
+    it (:mod:`modelhound.corpus.owner`)."""
     from modelhound.corpus.match import BEHAVIOUR_THRESHOLD
     from modelhound.extractor.tensors import read_tensors
     from modelhound.fingerprint.structure import describe, structure_similarity
@@ -113,9 +119,20 @@ def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int 
                         "seeds, their ModelDiff twins and CutMix images")
     if structure is not None:
         evidence.append(describe(structure))
+    from modelhound.corpus.owner import NO_OWNER_NOTE, compare_with_owner_data
+
+    owner, owner_note = (compare_with_owner_data(fa, fb, owner_data) if owner_data
+                         else (None, NO_OWNER_NOTE))
+    from modelhound.corpus.match import _owner_fields
+
     sig = Signals("A", same, wm.strength if wm else None, wm.kind if wm else "",
-                  wm.evidence if wm else "", comp.similarity if comp else None, note, agreement, structure)
+                  wm.evidence if wm else "", comp.similarity if comp else None, note, agreement, structure,
+                  *_owner_fields(owner), owner_note)
     reused, rtype, conf = verdict(sig)
+    if owner is not None:
+        evidence.append(owner.describe())
+    elif not (reused and rtype != "distilled or stolen"):
+        evidence.append(owner_note)
     return FileComparison(
         a=a, b=b, a_format=fa.entry.format.value, b_format=fb.entry.format.value,
         reused=reused, reuse_type=rtype, confidence=round(float(conf), 4),
@@ -123,6 +140,7 @@ def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int 
         weight_similarity=wm.strength if wm else None, weight_kind=wm.kind if wm else "",
         evidence=tuple(evidence), modeldiff=comp.as_dict() if comp else {},
         agreement=agreement, structure=structure,
+        owner_p=None if owner is None else float(f"{owner.p_value:.3g}"),
     )
 
 

@@ -126,9 +126,11 @@ def _worker_main(read_fd: int, write_fd: int, memory_mb: int, quiet: bool) -> No
 CALLABLE = frozenset({
     "modelhound.corpus.suspect:ddvs_here",
     "modelhound.comparison:behaviour_here",
+    "modelhound.corpus.owner:compare_here",
     "modelhound.converters.tflite:native_here",
     "modelhound.corpus.schedule:plan_here",
     "modelhound.corpus.schedule:profile_group_here",
+    "modelhound.corpus.owner:owner_outputs_here",
 })
 
 

@@ -57,11 +57,17 @@ def add_reference(
     task: str = "",
     seeds: Callable[[Any], Any] | None = None,
     settings: ProfileSettings = ProfileSettings(),
+    owner_data: str | None = None,
+    keep_owner_data: bool = False,
+    owner_base: str | None = None,
+    owner_queries: str | None = None,
 ) -> Reference:
     """Add one extracted model to the zoo and return its record.
 
     ``seeds`` maps the model's input spec to a SeedSet (domain images); by default the
-    fingerprint stage's seeded fallback is used and the reference says so.
+    fingerprint stage's seeded fallback is used and the reference says so. ``owner_data``
+    (a path, :mod:`modelhound.corpus.owner`) builds owner evidence; a failure to build it
+    is recorded in ``profile_note`` and the reference is still added.
     """
     from modelhound.converters import load_runnable
     from modelhound.extractor.tensors import read_tensors
@@ -96,8 +102,25 @@ def add_reference(
         ref = replace(ref, onnx_file=zoo.store_onnx(ref_name, conv.onnx))
     if settings.profile:
         ref = _profile(zoo, ref, found, conv, load_runnable(conv, threads=2), seeds, settings)
+    if owner_data:
+        ref = _owner(zoo, ref, found, conv, owner_data, keep_owner_data, owner_base, owner_queries)
     zoo.insert(ref, keys)
     return ref
+
+
+def _owner(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, data: str, keep: bool,
+           base: str | None = None, queries: str | None = None) -> Reference:
+    from modelhound.converters import load_runnable
+    from modelhound.corpus.owner import build_for_reference
+    from modelhound.errors import ModelhoundError
+
+    try:
+        summary = build_for_reference(zoo, ref.name, load_runnable(conv, threads=2),
+                                      _normalization(found), data, keep=keep, base=base, queries=queries)
+    except ModelhoundError as exc:
+        note = f"owner evidence not built: {exc}"
+        return replace(ref, profile_note=f"{ref.profile_note}; {note}" if ref.profile_note else note)
+    return replace(ref, owner_evidence=summary)
 
 
 def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: Any,
@@ -160,7 +183,9 @@ def _take(seed_set: Any, n: int) -> Any:
 def add_file(zoo: Zoo, path: str, *, pool: Any, name: str = "", source: str = "",
              license: str = "", task: str = "", seeds: Callable[[Any], Any] | None = None,
              settings: ProfileSettings = ProfileSettings(),
-             on_added: Callable[[Reference], None] | None = None) -> list[Reference]:
+             on_added: Callable[[Reference], None] | None = None,
+             owner_data: str | None = None, keep_owner_data: bool = False,
+             owner_base: str | None = None, owner_queries: str | None = None) -> list[Reference]:
     """Add every model found in a file (a model, an APK, a wheel, a zip) to the zoo."""
     from modelhound.extractor import extract
 
@@ -175,7 +200,9 @@ def add_file(zoo: Zoo, path: str, *, pool: Any, name: str = "", source: str = ""
         ref = add_reference(zoo, found, pool=pool, name=ref_name,
                             source=source or f"{path}!/{found.entry.entry}" if x.app.kind != "file"
                             else source or path,
-                            license=license, task=task, seeds=seeds, settings=settings)
+                            license=license, task=task, seeds=seeds, settings=settings,
+                            owner_data=owner_data, keep_owner_data=keep_owner_data,
+                            owner_base=owner_base, owner_queries=owner_queries)
         refs.append(ref)
         if on_added is not None:
             on_added(ref)

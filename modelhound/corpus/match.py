@@ -12,7 +12,11 @@ Signals, strongest first:
    behaviour probes (seeds, ModelDiff twins, CutMix), which catches distilled and stolen
    models whose weights share nothing (:mod:`modelhound.fingerprint.detector`);
 5. **structure**: the same weight shapes or not (:mod:`modelhound.fingerprint.structure`),
-   reported as evidence and used to break ties, never a verdict on its own.
+   reported as evidence and used to break ties, never a verdict on its own;
+6. **owner evidence**, for references whose owner brought data: the suspect's agreement
+   with the reference on conferrable probes, with a calibrated p-value
+   (:mod:`modelhound.fingerprint.owner`). It is the only signal that separates distilled
+   and stolen copies from independent models of the same task; without it, rows say so.
 
 The combined verdict names the reference, a reuse type and the evidence behind it.
 """
@@ -53,6 +57,14 @@ class Signals:
     structure: float | None = None
     """Architecture similarity (weighted Jaccard of weight shapes, :mod:`modelhound.fingerprint.structure`):
     supporting evidence only, never a verdict on its own."""
+    owner_agreement: float | None = None
+    """Agreement with the reference on its owner-evidence probes (None without owner evidence)."""
+    owner_p: float | None = None
+    owner_flagged: bool = False
+    owner_evidence: str = ""
+    """The owner evidence's one-line account (:meth:`~modelhound.fingerprint.owner.OwnerScore.describe`)."""
+    owner_note: str = ""
+    """Why owner evidence was not used (no evidence stored, or the suspect could not run it)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,8 @@ class Match:
     agreement: float | None = None
     structure: float | None = None
     signals: tuple[Signals, ...] = field(default=(), repr=False)
+    owner_p: float | None = None
+    """p-value of the owner evidence of the matched (or closest) reference, when it was used."""
 
 
 _WEIGHT_TYPES = {
@@ -98,6 +112,8 @@ def verdict(s: Signals) -> tuple[bool, str, float]:
         if s.weight_kind == "partial":
             return True, "fine-tuned or transfer", b
         return True, "distilled or stolen", b
+    if s.owner_flagged and s.owner_p is not None:
+        return True, "distilled or stolen", min(0.999, 1.0 - s.owner_p)
     a = s.agreement
     if a is not None:
         from modelhound.fingerprint.detector import AGREEMENT_THRESHOLD, behaviour_confidence
@@ -107,6 +123,13 @@ def verdict(s: Signals) -> tuple[bool, str, float]:
             return True, kind, behaviour_confidence(a)
         return False, "", max(w, b or 0.0, 0.5 * a)
     return False, "", max(w, b or 0.0)
+
+
+def _owner_fields(owner: Any) -> tuple[float | None, float | None, bool, str]:
+    """Signals' plain owner fields from an OwnerScore (or None)."""
+    if owner is None:
+        return None, None, False, ""
+    return owner.agreement, owner.p_value, owner.flagged, owner.describe()
 
 
 def _rank(s: Signals) -> tuple[float, ...]:
@@ -140,6 +163,10 @@ def decide(signals: Sequence[Signals]) -> Match | None:
         from modelhound.fingerprint.structure import describe
 
         parts.append(describe(best.structure))
+    if best.owner_evidence:
+        parts.append(best.owner_evidence)
+    elif best.owner_note and not (reused and rtype != "distilled or stolen"):
+        parts.append(best.owner_note)
     return Match(
         reference=best.reference if reused else "",
         verdict="reused" if reused else "not-reused",
@@ -151,6 +178,7 @@ def decide(signals: Sequence[Signals]) -> Match | None:
         agreement=None if best.agreement is None else round(float(best.agreement), 4),
         structure=None if best.structure is None else round(float(best.structure), 4),
         signals=tuple(signals),
+        owner_p=None if best.owner_p is None else float(f"{best.owner_p:.3g}"),
     )
 
 
@@ -169,6 +197,25 @@ class Matcher:
             else:
                 self.refs.append(ref)
         self._profiles: dict[str, Any] = {}
+        self._owner: dict[str, Any] = {}
+
+    def _owner_score(self, ref: Reference, outputs: Any) -> tuple[Any, str]:
+        """(OwnerScore or None, note) for one reference."""
+        from modelhound.corpus.owner import NO_OWNER_NOTE
+
+        if not ref.owner_evidence:
+            return None, NO_OWNER_NOTE
+        if ref.name not in self._owner:
+            self._owner[ref.name] = self.zoo.owner(ref)
+        ev = self._owner[ref.name]
+        if ev is None:
+            return None, "owner evidence unreadable (re-add the reference with --owner-data)"
+        if outputs is None:
+            return None, "owner evidence not used: the model could not run the owner probes"
+        try:
+            return ev.score(outputs), ""
+        except ValueError as exc:
+            return None, f"owner evidence not used: {exc}"
 
     def settings(self) -> dict[str, Any]:
         """How this matcher decides, for a report's overview: zoo, references, thresholds."""
@@ -264,7 +311,9 @@ class Matcher:
         elif prof is None and not note:
             note = "reference has no behavioural profile"
         agreement = self._agreement(ref, suspect_outputs.get(ref.probe_id), matrices)
-        return Signals(ref.name, same, wstrength, wkind, wevid, beh, note, agreement, structure)
+        owner, owner_note = self._owner_score(ref, suspect_outputs.get(f"owner:{ref.name}"))
+        return Signals(ref.name, same, wstrength, wkind, wevid, beh, note, agreement, structure,
+                       *_owner_fields(owner), owner_note)
 
     def detail(self, m: Match, tensors: Sequence[Any],
                suspect_ddvs: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:

@@ -107,9 +107,10 @@ def run_suspect(matcher: Any, found: FoundModel, conversion: Any, pool: Any = No
         data_spec = binding.data_spec
     is_image = InputAdapter(data_spec).geometry is not None
     probes = [(p, str(matcher.zoo.probe_file(p))) for p in matcher.probes_for(is_image)]
-    if not probes:
-        return SuspectRun(note="behaviour not compared: no probe set in the zoo fits this input")
     norm = normalization_of(found)
+    owner = _owner_outputs(matcher, conversion, norm, pool)
+    if not probes:
+        return SuspectRun(outputs=owner, note="behaviour not compared: no probe set in the zoo fits this input")
     ddvs: dict[str, tuple[float, ...]] = {}
     outputs: dict[str, np.ndarray] = {}
     notes: dict[str, str] = {}
@@ -150,4 +151,23 @@ def run_suspect(matcher: Any, found: FoundModel, conversion: Any, pool: Any = No
     outputs = {p: outputs[p] for p in order if p in outputs}
     problems = [notes[p] for p in order if p in notes]
     note = "" if ddvs else "behaviour not compared: " + ("; ".join(problems[:2]) or "no DDV")
-    return SuspectRun(ddvs, outputs, note)
+    return SuspectRun(ddvs, {**outputs, **owner}, note)
+
+
+def _owner_outputs(matcher: Any, conversion: Any, norm: Any, pool: Any) -> dict[str, np.ndarray]:
+    """The suspect's outputs on the owner-evidence probes of the references that have them
+    (``owner:<reference>`` keys; {} when none, or when the run fails)."""
+    owner = tuple((r.name, str(matcher.zoo.path)) for r in matcher.refs if r.owner_evidence)
+    if not owner:
+        return {}
+    from modelhound.converters import ConverterPool
+    from modelhound.converters.pool import WorkerCallError
+
+    target = "modelhound.corpus.owner:owner_outputs_here"
+    try:
+        if pool is not None:
+            return (pool() if callable(pool) else pool).call(target, conversion, owner, norm)
+        with ConverterPool(1) as own:
+            return own.call(target, conversion, owner, norm)
+    except WorkerCallError:
+        return {}

@@ -7,6 +7,7 @@ A zoo is a folder::
     refs/<name>/model.onnx  its runnable ONNX form, when it has one
     refs/<name>/profile.json  its ModelDiff profile (DDV) on its probe set
     refs/<name>/behaviour.npz  its outputs on the probe set's behaviour inputs (seeds, twins, CutMix)
+    refs/<name>/owner.npz   owner evidence, when its owner brought data (:mod:`modelhound.corpus.owner`)
     probes/<id>.npz         ModelDiff input pairs, shared by references with the same input
 
 A zoo built once is used without torch: matching replays the stored pairs (two forward
@@ -85,6 +86,8 @@ class Reference:
     onnx_file: str = ""
     added: str = ""
     params: int | None = None
+    owner_evidence: str = ""
+    """Summary of the stored owner evidence ('' without; :mod:`modelhound.corpus.owner`)."""
     hashes: tuple[tuple[str, str], ...] = ()
     """(file relative to the zoo, sha256) of every file the reference was stored with; a
     file deleted or altered since makes :meth:`Zoo.verify` refuse the reference."""
@@ -183,7 +186,7 @@ class Zoo:
         import hashlib
 
         rels = list(ref.files) + [ref.onnx_file] if ref.onnx_file else list(ref.files)
-        for extra in ("profile.json", "behaviour.npz"):
+        for extra in ("profile.json", "behaviour.npz", "owner.npz", "owner-data.npz"):
             rel = f"refs/{ref.name}/{extra}"
             if (self.path / rel).exists():
                 rels.append(rel)
@@ -354,6 +357,14 @@ class Zoo:
         if not ref.probe_id or not path.exists():
             return None
         return _load_behaviour(str(path))
+
+    def owner(self, ref: Reference) -> Any:
+        """The reference's owner evidence (None without)."""
+        if not ref.owner_evidence:
+            return None
+        from modelhound.corpus.owner import load_evidence
+
+        return load_evidence(self.path, ref.name)
 
     def pairs(self, probe_id: str) -> Any:
         """A probe set's pairs (cached per zoo)."""
