@@ -377,7 +377,7 @@ def _default_zoo(err: Any) -> str:
     if default_zoo_ready():
         return str(default_zoo_dir())
     err.print(f"building the default zoo in {default_zoo_dir()} (first use; needs PyPI; "
-              "about half an hour on 2 cores)", soft_wrap=True, highlight=False)
+              "about half an hour of CPU time, spread over every core)", soft_wrap=True, highlight=False)
     from modelhound.progress import ZooProgress
 
     with ZooProgress(err, "default zoo") as progress:
@@ -408,14 +408,15 @@ def _cmd_zoo(args: argparse.Namespace, console: Any, err: Any) -> int:
             from rich.table import Table
 
             table = Table(title=f"zoo {zoo_dir}")
-            for col in ("name", "format", "task", "inputs", "runnable", "profile", "source"):
+            for col in ("name", "format", "task", "inputs", "runnable", "profile", "source",
+                        "licence"):
                 table.add_column(col, overflow="fold")
             refs = zoo.references()
             for r in refs:
                 table.add_row(r.name, r.format, r.task, "; ".join(r.inputs),
                               "yes" if r.runnable else f"no: {r.not_runnable_reason}"[:160],
                               "yes" if r.probe_id else f"no: {r.profile_note}"[:160]
-                              if r.runnable else "no", r.source)
+                              if r.runnable else "no", r.source, r.license or "unknown")
             console.print(table)
             console.print(f"{len(refs)} references")
         elif args.zoo_command == "show":

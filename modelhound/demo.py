@@ -26,6 +26,25 @@ REAL_APPS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def _onnx_form(data: bytes) -> bytes | None:
+    """The ONNX form of a TFLite reference the zoo keeps without one (the default zoo runs
+    TFLite references with LiteRT), built in a conversion worker; None when it has none."""
+    import hashlib
+
+    from modelhound.converters import ConverterPool
+    from modelhound.extractor.formats import HEAD_BYTES, describe, sniff
+    from modelhound.records import FoundModel, ModelEntry, Status
+
+    s = sniff(data[:HEAD_BYTES], "model.tflite", len(data))
+    if s is None:
+        return None
+    entry = ModelEntry("model.tflite", s.format, s.subformat, hashlib.sha256(data).hexdigest(),
+                       len(data), Status.OK, info=describe(s, data))
+    with ConverterPool(1) as pool:
+        conv = pool.convert(FoundModel(entry, data))
+    return conv.onnx if conv.runnable else None
+
+
 def build_real_apps(out_dir: str, zoo: object) -> list[str]:
     """Apps carrying real public models from ``zoo`` (a :class:`Zoo`) and their derivatives."""
     from modelhound import variants
@@ -51,10 +70,10 @@ def build_real_apps(out_dir: str, zoo: object) -> list[str]:
             blob = samples.apk([("assets/fl.tflite", variants.strip_tflite_metadata(data))],
                                package=pkg, label="Beauty Cam")
         elif app == "sign-reader.apk":
-            onnx_rel = ref.onnx_file
-            if not onnx_rel:
+            onnx = zoo.file(ref.onnx_file).read_bytes() if ref.onnx_file else _onnx_form(data)  # type: ignore[attr-defined]
+            if onnx is None:
                 continue
-            q = variants.quantize_onnx(zoo.file(onnx_rel).read_bytes())  # type: ignore[attr-defined]
+            q = variants.quantize_onnx(onnx)
             blob = samples.apk([("assets/palm_int8.onnx", q),
                                 ("lib/arm64-v8a/libonnxruntime.so", samples.ELF_STUB)],
                                package=pkg, label="Sign Reader")

