@@ -292,7 +292,10 @@ def open_zip(source: str | bytes, prefix: str, budget: Budget) -> Archive:
         if not _eocd_at_end(fp, total):
             raise zipfile.BadZipFile("no end-of-central-directory record at the end of the file")
         zf = zipfile.ZipFile(fp)
-    except (zipfile.BadZipFile, OSError, ValueError, struct.error, EOFError) as e:
+    # NotImplementedError: zipfile refuses a directory whose entries ask for a zip version
+    # it does not know; Android does not check that field, so neither does the recovery
+    except (zipfile.BadZipFile, OSError, ValueError, struct.error, EOFError,
+            NotImplementedError) as e:
         members = recover_local_entries(fp, total, prefix, budget)
         if not members:
             fp.close()

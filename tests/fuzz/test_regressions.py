@@ -254,3 +254,21 @@ def test_a_zip_entry_with_an_empty_name_is_skipped_and_said_not_an_internal_erro
     assert any("empty name" in p for p in result.app.problems)
     reasons = [r.reason for r in result.others]
     assert not any("internal error" in r for r in reasons)
+
+
+def test_a_zip_directory_asking_for_an_unknown_zip_version_is_read_as_android_does(tmp_path):
+    # fuzz finding (archive): zipfile raised NotImplementedError ("zip file version 17.6")
+    tfl = samples.tflite_model(seed=3)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("assets/m.tflite", tfl)
+    data = bytearray(buf.getvalue())
+    cd = data.rindex(b"PK\x01\x02")
+    data[cd + 6:cd + 8] = struct.pack("<H", 176)  # "version needed to extract": 17.6
+    path = tmp_path / "app.apk"
+    path.write_bytes(bytes(data))
+    result = extract(str(path))
+    [model] = result.models
+    assert (model.entry.entry, model.entry.format, model.entry.status) == (
+        "assets/m.tflite", ModelFormat.TFLITE, Status.OK)
+    assert not any("internal error" in r.reason for r in result.others)
