@@ -413,6 +413,22 @@ class _Walk:
                 sn = Sniffed(ModelFormat.CAFFE, "prototxt", "text NetParameter with layer blocks")
                 self.found(member, data, sn, info, reason="definition only: no matching weights")
 
+    def attach(self, sniffed: Sniffed, pick: int | None, taken: set[int], what: str, how: str,
+               missing: str) -> tuple[Sniffed, dict[str, bytes], str]:
+        """Read the unknown member ``pick`` (chosen as ``what``, e.g. "weights", because
+        ``how``) as a model's companion and mark it taken. Returns the sniffed record with the
+        evidence extended, the companions, and the reason a row gives when there is none."""
+        if pick is None:
+            return sniffed, {}, missing
+        taken.add(pick)
+        w = self.unknowns[pick].member
+        try:
+            data = read_all(w, self.budget)
+        except ExtractError as e:
+            return sniffed, {}, f"{what} {w.path} unreadable: {e}"
+        evidence = f"{sniffed.evidence}; {what} {w.path}" + (f": {how}" if how else "")
+        return replace(sniffed, evidence=evidence), {w.path: data}, ""
+
     def pair_ncnn(self) -> None:
         """Attach each param file's weight blob: exact expected size first, then name."""
         taken: set[int] = set()
@@ -441,18 +457,8 @@ class _Walk:
                             and ncnn.weights_plausible(u.head)):
                         pick, how = i, "same name and a weight storage tag"
                         break
-            companions: dict[str, bytes] = {}
-            reason = ""
-            if pick is not None:
-                taken.add(pick)
-                w = self.unknowns[pick].member
-                try:
-                    companions[w.path] = read_all(w, self.budget)
-                    sniffed = replace(sniffed, evidence=f"{sniffed.evidence}; weights {w.path}: {how}")
-                except ExtractError as e:
-                    reason = f"weights {w.path} unreadable: {e}"
-            else:
-                reason = "no weight blob found for this param"
+            sniffed, companions, reason = self.attach(
+                sniffed, pick, taken, "weights", how, "no weight blob found for this param")
             self.found(member, data, sniffed, info, companions, reason)
         self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
 
@@ -503,18 +509,8 @@ class _Walk:
                       folder + "params"]
             pick = next((i for w in wanted for i, u in enumerate(self.unknowns)
                          if i not in taken and u.member.path == w), None)
-            companions: dict[str, bytes] = {}
-            reason = ""
-            if pick is not None:
-                taken.add(pick)
-                w = self.unknowns[pick].member
-                try:
-                    companions[w.path] = read_all(w, self.budget)
-                    sniffed = replace(sniffed, evidence=f"{sniffed.evidence}; parameters {w.path}")
-                except ExtractError as e:
-                    reason = f"parameters {w.path} unreadable: {e}"
-            else:
-                reason = "no parameters file found for this program"
+            sniffed, companions, reason = self.attach(
+                sniffed, pick, taken, "parameters", "", "no parameters file found for this program")
             info = _safe_describe(lambda: formats.describe(sniffed, data))
             self.found(member, data, sniffed, info, companions, reason)
         self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
