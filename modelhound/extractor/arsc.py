@@ -27,22 +27,27 @@ def _string(data: bytes, pool: int, index: int) -> str | None:
         return None
     off = struct.unpack_from("<I", data, pool + header_size + 4 * index)[0]
     pos = pool + strings_start + off
-    if flags & 0x100:  # UTF-8: char count, then byte count, each 1 or 2 bytes
-        n = data[pos]
-        pos += 2 if n & 0x80 else 1
+    utf8 = bool(flags & 0x100)
+    start, n = string_span(data, pos, utf8)
+    return data[start : start + n].decode("utf-8" if utf8 else "utf-16-le", "replace")
+
+
+def string_span(data: bytes, pos: int, utf8: bool) -> tuple[int, int]:
+    """Where the string whose length prefix is at ``pos`` starts, and its size in bytes (one
+    Android string-pool encoding, shared by resources.arsc and binary XML). UTF-8: a char
+    count, then a byte count, each 1 or 2 bytes; UTF-16: a unit count of 1 or 2 shorts."""
+    if utf8:
+        pos += 2 if data[pos] & 0x80 else 1
         n = data[pos]
         if n & 0x80:
-            n = ((n & 0x7F) << 8) | data[pos + 1]
-            pos += 2
-        else:
-            pos += 1
-        return data[pos : pos + n].decode("utf-8", "replace")
+            return pos + 2, ((n & 0x7F) << 8) | data[pos + 1]
+        return pos + 1, n
     n = struct.unpack_from("<H", data, pos)[0]
     pos += 2
     if n & 0x8000:
         n = ((n & 0x7FFF) << 16) | struct.unpack_from("<H", data, pos)[0]
         pos += 2
-    return data[pos : pos + 2 * n].decode("utf-16-le", "replace")
+    return pos, 2 * n
 
 
 def _is_default_config(data: bytes, config: int) -> bool:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import struct
 
+from modelhound.extractor.arsc import string_span
+
 ANDROID_URI = "http://schemas.android.com/apk/res/android"
 
 RES_XML = 0x0003
@@ -65,24 +67,10 @@ class _Strings:
             raise _Unusual("string index out of range")
         pos = self.start + self.offsets[index]
         d = self.data
-        if self.utf8:
-            pos += 2 if d[pos] & 0x80 else 1  # length in UTF-16 units
-            n = d[pos]
-            if n & 0x80:
-                n = ((n & 0x7F) << 8) | d[pos + 1]
-                pos += 2
-            else:
-                pos += 1
-            raw, term = d[pos:pos + n], d[pos + n:pos + n + 1]
-            codec = "utf-8"
-        else:
-            n = struct.unpack_from("<H", d, pos)[0]
-            pos += 2
-            if n & 0x8000:
-                n = ((n & 0x7FFF) << 16) | struct.unpack_from("<H", d, pos)[0]
-                pos += 2
-            raw, term = d[pos:pos + 2 * n], d[pos + 2 * n:pos + 2 * n + 2]
-            codec = "utf-16-le"
+        pos, n = string_span(d, pos, self.utf8)
+        width = 1 if self.utf8 else 2
+        raw, term = d[pos:pos + n], d[pos + n:pos + n + width]
+        codec = "utf-8" if self.utf8 else "utf-16-le"
         if pos + len(raw) > self.end or not term or any(term):
             raise _Unusual("string not terminated inside the pool")
         try:
