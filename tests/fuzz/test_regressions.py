@@ -99,21 +99,30 @@ def test_a_damaged_tar_member_is_an_unreadable_row_not_an_internal_error(tmp_pat
     assert result.error or any("tar" in r for r in reasons)
 
 
-def test_a_zip_entry_whose_local_name_is_not_utf8_is_read_by_offset_as_android_does(tmp_path):
-    tfl = samples.tflite_model(seed=3)
+def _one_model_apk() -> bytearray:
+    """The bytes of an app holding one small TFLite model, ``assets/m.tflite``."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("assets/m.tflite", tfl)
-    data = bytearray(buf.getvalue())
+        z.writestr("assets/m.tflite", samples.tflite_model(seed=3))
+    return bytearray(buf.getvalue())
+
+
+def _the_one_model_is_found(path) -> None:
+    result = extract(str(path))
+    [model] = result.models
+    assert (model.entry.entry, model.entry.format, model.entry.status) == (
+        "assets/m.tflite", ModelFormat.TFLITE, Status.OK)
+    assert not any("internal error" in r.reason for r in result.others)
+
+
+def test_a_zip_entry_whose_local_name_is_not_utf8_is_read_by_offset_as_android_does(tmp_path):
+    data = _one_model_apk()
     # the local header keeps the name bytes but says UTF-8 (flag bit 11) over invalid bytes
     data[6:8] = struct.pack("<H", struct.unpack_from("<H", data, 6)[0] | 0x800)
     data[30:32] = b"\xff\xfe"
     path = tmp_path / "app.apk"
     path.write_bytes(bytes(data))
-    result = extract(str(path))
-    [model] = result.models
-    assert (model.entry.entry, model.entry.format, model.entry.status) == (
-        "assets/m.tflite", ModelFormat.TFLITE, Status.OK)
+    _the_one_model_is_found(path)
 
 
 @pytest.mark.parametrize("damage", [b"{not json", b"\xff\xfe not utf-8", b"[1, 2]"])
@@ -258,17 +267,9 @@ def test_a_zip_entry_with_an_empty_name_is_skipped_and_said_not_an_internal_erro
 
 def test_a_zip_directory_asking_for_an_unknown_zip_version_is_read_as_android_does(tmp_path):
     # fuzz finding (archive): zipfile raised NotImplementedError ("zip file version 17.6")
-    tfl = samples.tflite_model(seed=3)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("assets/m.tflite", tfl)
-    data = bytearray(buf.getvalue())
+    data = _one_model_apk()
     cd = data.rindex(b"PK\x01\x02")
     data[cd + 6:cd + 8] = struct.pack("<H", 176)  # "version needed to extract": 17.6
     path = tmp_path / "app.apk"
     path.write_bytes(bytes(data))
-    result = extract(str(path))
-    [model] = result.models
-    assert (model.entry.entry, model.entry.format, model.entry.status) == (
-        "assets/m.tflite", ModelFormat.TFLITE, Status.OK)
-    assert not any("internal error" in r.reason for r in result.others)
+    _the_one_model_is_found(path)
