@@ -10,7 +10,8 @@ harnesses): the results file is updated under a lock.
 Per harness: ``python -m fuzz.driver NAME -max_total_time=S -seed=1 ...`` under ``nice -n 19``
 with the contract's bounds (5 s per input, 3 GiB RSS). The growing corpus is kept in
 ``--work`` (default ~/.cache/modelhound-fuzz/<harness>) so a later run continues it; crash,
-timeout and out-of-memory inputs land in ``--work``/<harness>-artifacts. Each run's numbers
+timeout and out-of-memory inputs land in ``--work``/<harness>-artifacts, libFuzzer's output
+in ``--work``/<harness>.log (watch a run with ``tail -f``). Each run's numbers
 are merged by harness into ``bench/fuzz/results.json`` and ``bench/fuzz/results.md`` is
 written from all of them, with the machine's load before and after each run.
 """
@@ -51,8 +52,12 @@ def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
            f"-artifact_prefix={artifacts}/", str(corpus)]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     started = time.time()
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
-                          timeout=seconds + 600)
+    # libFuzzer's output goes to a log beside the corpus, so a long run can be watched
+    log = work / f"{name}.log"
+    with open(log, "w") as out:
+        proc = subprocess.run(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                              text=True, timeout=seconds + 600)
+    proc.stderr = log.read_text(errors="replace")
     wall = time.time() - started
     load_after = os.getloadavg()
     last = None
