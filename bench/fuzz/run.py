@@ -70,13 +70,14 @@ def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
     summary = [ln for ln in proc.stderr.splitlines()
                if "ERROR:" in ln or "Uncaught Python exception" in ln or ln.startswith(
                    ("AssertionError", "Traceback"))][:3]
+    executions = int(stats.get("number_of_executed_units", last.group(1) if last else 0))
     return {
         "harness": name,
         "budget_s": seconds,
         "budget_runs": runs,
         "wall_s": round(wall, 1),
-        "executions": int(stats.get("number_of_executed_units", last.group(1) if last else 0)),
-        "exec_per_s": int(stats.get("average_exec_per_sec", 0)),
+        "executions": executions,
+        "exec_per_s": int(stats.get("average_exec_per_sec", 0)) or round(executions / wall),
         "edges": int(last.group(3)) if last else 0,
         "features": int(last.group(4)) if last else 0,
         "corpus": int(last.group(5)) if last else 0,
@@ -94,6 +95,20 @@ def budget(r: dict) -> str:
     """A run's budget: its time cap, and its execution cap when it had one."""
     runs = r.get("budget_runs", 0)
     return f"{r['budget_s']} s" + (f" or {runs:,} runs" if runs else "")
+
+
+#: the fuzzer's exit status when it was stopped by hand (Ctrl-C / SIGINT to the fuzzer): atheris
+#: stops without final stats, so the executions are those of libFuzzer's last status line
+INTERRUPTED = 130
+
+
+def outcome(exit_status: int) -> str:
+    """A run's end when it left no finding."""
+    if exit_status == 0:
+        return "none"
+    if exit_status == INTERRUPTED:
+        return "none (stopped by hand: SIGINT)"
+    return f"exit {exit_status}"
 
 
 def with_history(results: dict) -> dict:
@@ -137,7 +152,7 @@ def write_md(results: dict[str, dict]) -> str:
             lines.append(f"| {name} | - | not run | | | | | | | | | |")
             continue
         total += r["executions"]
-        found = ", ".join(r["findings"]) or ("none" if r["exit"] == 0 else f"exit {r['exit']}")
+        found = ", ".join(r["findings"]) or outcome(r["exit"])
         lines.append(
             f"| {name} | {budget(r)} | {r['executions']:,} | {r['exec_per_s']} | "
             f"{r['edges']} | {r['features']} | {r['corpus']} | {r['peak_rss_mb']} | {found} | "
