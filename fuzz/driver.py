@@ -6,6 +6,8 @@ The contract, for every input:
 - it ends normally (a row, a record, a refusal the harness checks) or in
   :class:`modelhound.errors.ModelhoundError`; the harness checks that user-facing errors name
   the input. Any other exception escaping is a finding;
+- it prints nothing to ``sys.stdout``: in a scan that is the user's terminal (the CLI moves
+  only file descriptors 1 and 2 to the log), so a library's ``print`` there is raw chatter;
 - it finishes within ``TIME_BOUND`` seconds (libFuzzer ``-timeout``; ``signal.alarm`` in
   replay);
 - the process stays within ``RSS_LIMIT_MB``, the scan's per-process budget (libFuzzer
@@ -19,7 +21,9 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
 import random
 import signal
@@ -85,7 +89,23 @@ def load(name: str) -> Harness:
     if name not in HARNESSES:
         raise SystemExit(f"unknown harness {name!r}; one of: {', '.join(HARNESSES)}")
     mod: ModuleType = importlib.import_module(f"fuzz.harnesses.{name}")
-    return Harness(name, mod.seeds, mod.MAX_LEN, mod.test_one)
+    return Harness(name, mod.seeds, mod.MAX_LEN, _silent(name, mod.test_one))
+
+
+class Chatter(AssertionError):
+    """An input made the code under test print to ``sys.stdout``."""
+
+
+def _silent(name: str, test_one: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    """``test_one`` under the contract that nothing is printed to ``sys.stdout``."""
+    def run(data: bytes) -> None:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            test_one(data)
+        if out.getvalue():
+            raise Chatter(f"{name}: the input made modelhound print to stdout, raw onto the "
+                          f"user's terminal in a scan: {out.getvalue()[:300]!r}")
+    return run
 
 
 def regressions(name: str) -> list[tuple[str, bytes]]:

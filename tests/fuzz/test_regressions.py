@@ -273,3 +273,29 @@ def test_a_zip_directory_asking_for_an_unknown_zip_version_is_read_as_android_do
     path = tmp_path / "app.apk"
     path.write_bytes(bytes(data))
     _the_one_model_is_found(path)
+
+
+def test_an_app_whose_resource_table_makes_androguard_print_keeps_the_terminal_clean(
+        tmp_path, capsys):
+    # fuzz finding (arsc): androguard's ARSCParser print()s "We are out of bound with this
+    # complex entry" to sys.stdout, which in a scan is the user's terminal
+    from tests.conftest import fixture_path
+
+    hostile = (REG / "arsc" / "androguard-prints-complex-entry").read_bytes()
+    assert struct.unpack_from("<I", hostile)[0] == 0x7F050000  # the app's label id
+    with zipfile.ZipFile(fixture_path("apks", "no-models",
+                                      "androguard-com.politedroid_4.apk")) as z:
+        manifest = z.read("AndroidManifest.xml")  # label @7f050000
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("AndroidManifest.xml", manifest)
+        z.writestr("resources.arsc", hostile[4:])
+        z.writestr("assets/m.tflite", samples.tflite_model(seed=3))
+    path = tmp_path / "app.apk"
+    path.write_bytes(buf.getvalue())
+    _the_one_model_is_found(path)
+    result = extract(str(path))
+    assert result.app.package == "com.politedroid"
+    assert any("resources.arsc is malformed" in p and "out of bound" in p
+               for p in result.app.problems)
+    assert capsys.readouterr().out == ""

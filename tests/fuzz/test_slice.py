@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from fuzz.driver import HARNESSES, regressions, replay
+from fuzz.driver import HARNESSES, Chatter, _silent, regressions, replay
 from tests.conftest import REPO
 
 #: fixed-seed mutations per harness: a few seconds each here
@@ -24,8 +24,17 @@ def test_harness_contract_holds_on_seeds_regressions_and_mutations(name):
 
 
 def test_every_finding_has_its_regression_input():
-    for name in ("archive", "onnx", "graphdef", "pytorch", "keras"):
+    for name in ("archive", "onnx", "graphdef", "pytorch", "keras", "arsc"):
         assert regressions(name), name
+
+
+def test_printing_to_stdout_breaks_the_contract():
+    def chatty(data: bytes) -> None:
+        print("odd entry", len(data))
+
+    with pytest.raises(Chatter, match="odd entry 3"):
+        _silent("x", chatty)(b"abc")
+    _silent("x", lambda data: None)(b"abc")
 
 
 def test_atheris_driver_fuzzes_a_harness(tmp_path):
