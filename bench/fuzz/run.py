@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -54,11 +55,14 @@ def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
     started = time.time()
     # libFuzzer's output goes to a log beside the corpus, so a long run can be watched
     log = work / f"{name}.log"
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "w") as out:
         proc = subprocess.run(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
                               text=True, timeout=seconds + 600)
     proc.stderr = log.read_text(errors="replace")
     wall = time.time() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     load_after = os.getloadavg()
     last = None
     for line in proc.stderr.splitlines():
@@ -76,6 +80,7 @@ def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
         "budget_s": seconds,
         "budget_runs": runs,
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
         "executions": executions,
         "exec_per_s": int(stats.get("average_exec_per_sec", 0)) or round(executions / wall),
         "edges": int(last.group(3)) if last else 0,
@@ -138,23 +143,27 @@ def write_md(results: dict[str, dict]) -> str:
         "(libFuzzer's `cov` = instrumented Python edges reached, `ft` = features) are "
         "libFuzzer's final numbers. The machine: 2 cores shared with four other engineers' "
         "jobs; the load average (1/5/15 min) before and after each run is given, so "
-        "executions per second are this machine's under that load, not a speed claim.",
+        "executions per second are this machine's under that load, not a speed claim. "
+        "Executions per CPU second divide by the fuzzer's own user+system time (start-up, "
+        "instrumentation and loading the corpus included): what an input costs, whatever "
+        "share of the cores the run got.",
         "",
-        "| harness | budget | executions | exec/s | edges (cov) | features (ft) | corpus "
-        "| peak RSS MiB | findings | load before → after | run | all runs: executions |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|",
+        "| harness | budget | executions | exec/s | exec per CPU s | edges (cov) | features (ft) "
+        "| corpus | peak RSS MiB | findings | load before → after | run | all runs: executions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|",
     ]
     total = 0
     history = with_history(results)["_history"]
     for name in HARNESSES:
         r = results.get(name)
         if r is None:
-            lines.append(f"| {name} | - | not run | | | | | | | | | |")
+            lines.append(f"| {name} | - | not run | | | | | | | | | | |")
             continue
         total += r["executions"]
         found = ", ".join(r["findings"]) or outcome(r["exit"])
         lines.append(
             f"| {name} | {budget(r)} | {r['executions']:,} | {r['exec_per_s']} | "
+            f"{round(r['executions'] / r['cpu_s']) if r.get('cpu_s') else '-'} | "
             f"{r['edges']} | {r['features']} | {r['corpus']} | {r['peak_rss_mb']} | {found} | "
             f"{'/'.join(map(str, r['load_before']))} → {'/'.join(map(str, r['load_after']))} | "
             f"{r['date']} | {sum(h['executions'] for h in history.get(name, [])):,} "
