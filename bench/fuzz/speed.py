@@ -99,7 +99,7 @@ def main() -> None:
     lines = [
         "# Cost of one fuzz input per harness (atheris, instrumented)", "",
         f"`python bench/fuzz/speed.py --runs {args.runs} --harness {' '.join(args.harness)}"
-        + "".join(f" --tree {label}=DIR" for label, _ in trees[:-1])
+        + "".join(f" --tree {label}={tree}" for label, tree in trees[:-1])
         + (f" --corpus {args.corpus}" if args.corpus else "") + "`, "
         + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + ". Executions per CPU "
         "second (the fuzzer's own user+system time) compare code versions on a loaded "
