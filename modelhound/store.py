@@ -62,8 +62,18 @@ def inspect_database(path: str, what: str = "results database", generator_key: s
     is damaged. Reads only: the file is opened read-only and never changed.
 
     Shared by the results database and the zoo index (``what`` names which)."""
+    version, db = _open_checked(path, what, generator_key, hint)
+    if db is not None:
+        db.close()
+    return version
+
+
+def _open_checked(path: str, what: str = "results database", generator_key: str = "generator",
+                  hint: str = _KEEP_HINT) -> tuple[int | None, sqlite3.Connection | None]:
+    """:func:`inspect_database`, also returning its read-only connection to the file (None
+    when there is no file); the caller closes it."""
     if not os.path.exists(path):
-        return None
+        return None, None
     if not os.path.isfile(path):
         raise StoreError(f"{path}: not a file; {hint}")
     try:
@@ -92,18 +102,21 @@ def inspect_database(path: str, what: str = "results database", generator_key: s
                              f"(no meta table; tables: {', '.join(sorted(tables)) or 'none'}); "
                              f"{hint}")
         meta = dict(db.execute("SELECT key, value FROM meta"))
+        if not str(meta.get(generator_key, "")).startswith("modelhound"):
+            raise StoreError(f"{path}: an SQLite database, but not a modelhound {what}; {hint}")
+        try:
+            version = int(meta["schema_version"])
+        except (KeyError, ValueError):
+            raise StoreError(f"{path}: modelhound {what} without a readable schema version; "
+                             f"{hint}") from None
     except (sqlite3.Error, UnicodeDecodeError) as e:
+        db.close()
         raise StoreError(f"{path}: the {what} is damaged or not SQLite ({e}); it is left as it "
                          f"is: {hint}") from e
-    finally:
+    except BaseException:
         db.close()
-    if not str(meta.get(generator_key, "")).startswith("modelhound"):
-        raise StoreError(f"{path}: an SQLite database, but not a modelhound {what}; {hint}")
-    try:
-        return int(meta["schema_version"])
-    except (KeyError, ValueError):
-        raise StoreError(f"{path}: modelhound {what} without a readable schema version; "
-                         f"{hint}") from None
+        raise
+    return version, db
 
 
 def _uri_path(path: str) -> str:
@@ -122,7 +135,24 @@ class ResultStore:
     def __init__(self, path: str, resume: bool = False, replace: bool = False,
                  readonly: bool = False, run: int | None = None) -> None:
         self.path = path
-        version = inspect_database(path)
+        version, checked = _open_checked(path)
+        if readonly and version == STORE_SCHEMA_VERSION and checked is not None:
+            # an export only reads: keep the read-only connection the check opened
+            self._db = checked
+            self._db.text_factory = str  # undecodable text is damage (see _read)
+            try:
+                self.run = self._pick_run(run)
+                self.runs = int(self._db.execute("SELECT count(*) FROM runs").fetchone()[0])
+            except sqlite3.Error as e:
+                self._db.close()
+                raise StoreError(f"{path}: the results database is damaged ({e}); it is left "
+                                 "as it is") from e
+            except BaseException:
+                self._db.close()
+                raise
+            return
+        if checked is not None:
+            checked.close()
         if version is None and (resume or readonly):
             raise StoreError(f"{path}: no results database to "
                              f"{'resume' if resume else 'read'}")
@@ -142,10 +172,6 @@ class ResultStore:
             raise StoreError(f"{path}: cannot open or create the results database ({e})") from e
         try:
             self._db.execute("PRAGMA foreign_keys=ON")
-            if readonly and version == STORE_SCHEMA_VERSION:
-                self.run = self._pick_run(run)
-                self.runs = int(self._db.execute("SELECT count(*) FROM runs").fetchone()[0])
-                return
             # WAL only once the file is known good: switching rewrites the header, which a
             # refused file must keep (the init below rolls back byte for byte before it)
             self._db.execute("BEGIN IMMEDIATE")
