@@ -38,7 +38,7 @@ from fuzz.driver import HARNESSES, RSS_LIMIT_MB, TIME_BOUND  # noqa: E402
 STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)")
 
 
-def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
+def run_one(name: str, seconds: int, work: Path, runs: int = 0, seed: int = 1) -> dict:
     """Fuzz one harness; returns its numbers."""
     corpus = work / name
     artifacts = work / f"{name}-artifacts"
@@ -47,14 +47,14 @@ def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
     before_findings = set(os.listdir(artifacts))
     load_before = os.getloadavg()
     cmd = ["nice", "-n", "19", sys.executable, "-m", "fuzz.driver", name,
-           f"-max_total_time={seconds}", "-seed=1", "-print_final_stats=1",
+           f"-max_total_time={seconds}", f"-seed={seed}", "-print_final_stats=1",
            *([f"-runs={runs}"] if runs else []),
            f"-timeout={TIME_BOUND}", f"-rss_limit_mb={RSS_LIMIT_MB}",
            f"-artifact_prefix={artifacts}/", str(corpus)]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     started = time.time()
     # libFuzzer's output goes to a log beside the corpus, so a long run can be watched
-    log = work / f"{name}.log"
+    log = work / (f"{name}.log" if seed == 1 else f"{name}-seed{seed}.log")
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "w") as out:
         proc = subprocess.run(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -79,6 +79,7 @@ def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
         "harness": name,
         "budget_s": seconds,
         "budget_runs": runs,
+        "seed": seed,
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "executions": executions,
@@ -190,6 +191,10 @@ def main() -> None:
                     help="a deadline (Unix time): each harness gets an equal share of the time "
                          "left (time a harness leaves unused goes to the ones after it), at "
                          "most --seconds")
+    ap.add_argument("--seed", type=int, default=1,
+                    help="libFuzzer's seed; a second campaign on the same harness at the same "
+                         "time (one per core, sharing its corpus folder, which libFuzzer "
+                         "reloads) needs another")
     ap.add_argument("--harness", nargs="*", default=list(HARNESSES))
     ap.add_argument("--work", type=Path,
                     default=Path(os.path.expanduser("~/.cache/modelhound-fuzz")))
@@ -201,7 +206,7 @@ def main() -> None:
         if args.until:
             share = int((args.until - time.time()) / (len(args.harness) - i))
             seconds = max(min(seconds, share), 10)
-        r = run_one(name, seconds, args.work, args.runs)
+        r = run_one(name, seconds, args.work, args.runs, args.seed)
         with open(HERE / ".results.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             results = json.loads(store.read_text()) if store.exists() else {}
