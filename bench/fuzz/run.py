@@ -103,16 +103,17 @@ def budget(r: dict) -> str:
     return f"{r['budget_s']} s" + (f" or {runs:,} runs" if runs else "")
 
 
-#: the fuzzer's exit status when it was stopped by hand (Ctrl-C / SIGINT to the fuzzer): atheris
-#: stops without final stats, so the executions are those of libFuzzer's last status line
-INTERRUPTED = 130
+#: the fuzzer's exit status when it was stopped by hand (Ctrl-C / SIGINT to the fuzzer): 130 when
+#: atheris stops (no final stats: the executions are those of libFuzzer's last status line), 72
+#: when libFuzzer's own handler does, -2 before fuzzing began
+INTERRUPTED = (130, 72, -2)
 
 
 def outcome(exit_status: int) -> str:
     """A run's end when it left no finding."""
     if exit_status == 0:
         return "none"
-    if exit_status == INTERRUPTED:
+    if exit_status in INTERRUPTED:
         return "none (stopped by hand: SIGINT)"
     return f"exit {exit_status}"
 
