@@ -51,6 +51,17 @@ CREATE TABLE IF NOT EXISTS rows (
 );
 """
 
+#: what reading a damaged SQLite file raises: SQLite's errors, text that is not UTF-8, and
+#: MemoryError, which is how Python reports SQLITE_NOMEM: SQLite answers some corrupt records
+#: (impossible sizes) with it, long before the process is short of memory
+READ_DAMAGE = (sqlite3.Error, UnicodeDecodeError, MemoryError)
+
+
+def damage(e: BaseException) -> str:
+    """What a read of a damaged database said (MemoryError says nothing)."""
+    return str(e) or ("SQLite: out of memory" if isinstance(e, MemoryError) else type(e).__name__)
+
+
 _KEEP_HINT = ("modelhound writes only into its own results databases and never replaces "
               "another file; give --db a new path")
 
@@ -109,10 +120,10 @@ def _open_checked(path: str, what: str = "results database", generator_key: str 
         except (KeyError, ValueError):
             raise StoreError(f"{path}: modelhound {what} without a readable schema version; "
                              f"{hint}") from None
-    except (sqlite3.Error, UnicodeDecodeError) as e:
+    except READ_DAMAGE as e:
         db.close()
-        raise StoreError(f"{path}: the {what} is damaged or not SQLite ({e}); it is left as it "
-                         f"is: {hint}") from e
+        raise StoreError(f"{path}: the {what} is damaged or not SQLite ({damage(e)}); it is "
+                         f"left as it is: {hint}") from e
     except BaseException:
         db.close()
         raise
@@ -143,10 +154,10 @@ class ResultStore:
             try:
                 self.run = self._pick_run(run)
                 self.runs = int(self._db.execute("SELECT count(*) FROM runs").fetchone()[0])
-            except sqlite3.Error as e:
+            except READ_DAMAGE as e:
                 self._db.close()
-                raise StoreError(f"{path}: the results database is damaged ({e}); it is left "
-                                 "as it is") from e
+                raise StoreError(f"{path}: the results database is damaged ({damage(e)}); it is "
+                                 "left as it is") from e
             except BaseException:
                 self._db.close()
                 raise
@@ -221,8 +232,8 @@ class ResultStore:
         """Rows of a query; a database damaged past what quick_check sees is a StoreError."""
         try:
             return self._db.execute(sql, args).fetchall()
-        except (sqlite3.Error, UnicodeDecodeError) as e:
-            raise StoreError(f"{self.path}: the results database is damaged ({e})") from e
+        except READ_DAMAGE as e:
+            raise StoreError(f"{self.path}: the results database is damaged ({damage(e)})") from e
 
     def _json(self, texts: list[Any]) -> list[dict[str, Any]]:
         out = []

@@ -299,3 +299,28 @@ def test_an_app_whose_resource_table_makes_androguard_print_keeps_the_terminal_c
     assert any("resources.arsc is malformed" in p and "out of bound" in p
                for p in result.app.problems)
     assert capsys.readouterr().out == ""
+
+
+def test_a_database_whose_check_runs_sqlite_out_of_memory_is_refused_naming_it(tmp_path):
+    # fuzz finding (store): on this damaged file SQLite's quick_check answers SQLITE_NOMEM,
+    # which Python raises as MemoryError, not sqlite3.Error: it escaped every open
+    import hashlib
+
+    from modelhound.corpus.zoo import Zoo
+    from modelhound.errors import CorpusError, StoreError
+    from modelhound.store import ResultStore
+
+    data = (REG / "store" / "quick-check-out-of-memory").read_bytes()
+    db = tmp_path / "results.db"
+    db.write_bytes(data)
+    for kwargs in ({}, {"resume": True}, {"readonly": True}, {"replace": True}):
+        with pytest.raises(StoreError, match="damaged") as e:
+            ResultStore(str(db), **kwargs)
+        assert str(e.value).startswith(str(db))
+    assert hashlib.sha256(db.read_bytes()).digest() == hashlib.sha256(data).digest()
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    (zoo / "zoo.sqlite").write_bytes(data)
+    with pytest.raises(CorpusError, match="damaged"):
+        Zoo.open(zoo)
+    assert (zoo / "zoo.sqlite").read_bytes() == data

@@ -24,7 +24,7 @@ def test_harness_contract_holds_on_seeds_regressions_and_mutations(name):
 
 
 def test_every_finding_has_its_regression_input():
-    for name in ("archive", "onnx", "graphdef", "pytorch", "keras", "arsc"):
+    for name in ("archive", "onnx", "graphdef", "pytorch", "keras", "arsc", "store"):
         assert regressions(name), name
 
 
