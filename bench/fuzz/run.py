@@ -70,7 +70,10 @@ def run_one(name: str, seconds: int, work: Path, runs: int = 0, seed: int = 1) -
         if m:
             last = m
     stats = dict(re.findall(r"^stat::(\w+):\s+(\d+)", proc.stderr, re.M))
-    findings = sorted(set(os.listdir(artifacts)) - before_findings)
+    # the artifacts this run wrote (its log names them): a campaign on the same harness at the
+    # same time writes into the same folder
+    written = set(re.findall(r"Test unit written to \S*/([^/\s]+)$", proc.stderr, re.M))
+    findings = sorted((set(os.listdir(artifacts)) - before_findings) & written)
     summary = [ln for ln in proc.stderr.splitlines()
                if "ERROR:" in ln or "Uncaught Python exception" in ln or ln.startswith(
                    ("AssertionError", "Traceback"))][:3]
