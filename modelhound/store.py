@@ -147,19 +147,24 @@ class ResultStore:
                  readonly: bool = False, run: int | None = None) -> None:
         self.path = path
         version, checked = _open_checked(path)
-        if readonly and version == STORE_SCHEMA_VERSION and checked is not None:
-            # an export only reads: keep the read-only connection the check opened
-            self._db = checked
-            self._db.text_factory = str  # undecodable text is damage (see _read)
+        if readonly and version in (1, STORE_SCHEMA_VERSION) and checked is not None:
+            # an export only reads: it keeps the read-only connection the check opened, and
+            # reads an older (version 1) database from a copy upgraded in memory, never
+            # upgrading the user's file
+            db = checked
             try:
+                if version != STORE_SCHEMA_VERSION:
+                    db = _upgraded_copy(checked)
+                self._db = db
+                self._db.text_factory = str  # undecodable text is damage (see _read)
                 self.run = self._pick_run(run)
                 self.runs = int(self._db.execute("SELECT count(*) FROM runs").fetchone()[0])
             except READ_DAMAGE as e:
-                self._db.close()
+                db.close()
                 raise StoreError(f"{path}: the results database is damaged ({damage(e)}); it is "
                                  "left as it is") from e
             except BaseException:
-                self._db.close()
+                db.close()
                 raise
             return
         if checked is not None:
@@ -173,6 +178,9 @@ class ResultStore:
                 f"reads version {STORE_SCHEMA_VERSION} or older; export it with the modelhound "
                 "that wrote it, or give --db a new path (the file is left as it is)"
             )
+        if version is not None and version < 1:
+            raise StoreError(f"{path}: results database has schema version {version}, which no "
+                             "modelhound writes; give --db a new path (the file is left as it is)")
         if version is not None and replace and not (resume or readonly):
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(path + suffix):
@@ -322,6 +330,22 @@ class ResultStore:
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+
+def _upgraded_copy(db: sqlite3.Connection) -> sqlite3.Connection:
+    """A version-1 database copied into memory and upgraded there; closes ``db``."""
+    mem = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        db.backup(mem)
+        mem.execute("BEGIN")
+        _migrate_v1(mem)
+        mem.execute("COMMIT")
+    except BaseException:
+        mem.close()
+        raise
+    finally:
+        db.close()
+    return mem
 
 
 def _migrate_v1(db: sqlite3.Connection) -> None:

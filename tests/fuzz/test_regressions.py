@@ -324,3 +324,59 @@ def test_a_database_whose_check_runs_sqlite_out_of_memory_is_refused_naming_it(t
     with pytest.raises(CorpusError, match="damaged"):
         Zoo.open(zoo)
     assert (zoo / "zoo.sqlite").read_bytes() == data
+
+
+def test_an_export_of_a_version_1_database_leaves_the_file_as_it_was(tmp_path):
+    # fuzz finding (store): `report --db` (a read-only open) of a version-1 database upgraded
+    # the user's file in place; on this damaged one the upgrade left it corrupt
+    import hashlib
+    import sqlite3
+
+    from modelhound.store import ResultStore
+
+    data = (REG / "store" / "export-of-version-1-migrated-the-file").read_bytes()
+    db = tmp_path / "found.db"
+    db.write_bytes(data)
+    store = ResultStore(str(db), readonly=True)
+    assert store.run == 1 and store.apps()
+    store.close()
+    assert hashlib.sha256(db.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+    old = tmp_path / "v1.db"  # the layout modelhound wrote before runs (schema 1)
+    with sqlite3.connect(old) as c:
+        c.executescript("""
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE inputs (seq INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE,
+                sha256 TEXT NOT NULL, status TEXT NOT NULL, app_json TEXT NOT NULL,
+                finished_at REAL NOT NULL);
+            CREATE TABLE rows (input_seq INTEGER NOT NULL REFERENCES inputs(seq) ON DELETE CASCADE,
+                ordinal INTEGER NOT NULL, row_json TEXT NOT NULL, PRIMARY KEY (input_seq, ordinal));
+            INSERT INTO meta VALUES ('schema_version', '1'), ('generator', 'modelhound 0.1.0');
+            INSERT INTO inputs VALUES (1, '/apps/a.apk', 'ab', 'ok', '{"path": "/apps/a.apk"}', 5);
+            INSERT INTO rows VALUES (1, 0, '{"entry": "assets/m.tflite"}');
+        """)
+    c.close()
+    before = old.read_bytes()
+    store = ResultStore(str(old), readonly=True)
+    assert (store.run, store.runs) == (1, 1)
+    assert store.apps() == [{"path": "/apps/a.apk"}]
+    assert store.rows() == [{"entry": "assets/m.tflite"}]
+    store.close()
+    assert old.read_bytes() == before
+
+
+def test_a_database_of_a_schema_version_below_1_is_refused(tmp_path):
+    from modelhound.errors import StoreError
+    from modelhound.store import ResultStore
+
+    db = tmp_path / "r.db"
+    ResultStore(str(db)).close()
+    import sqlite3
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE meta SET value='0' WHERE key='schema_version'")
+    c.close()
+    before = db.read_bytes()
+    for kwargs in ({}, {"resume": True}, {"readonly": True}):
+        with pytest.raises(StoreError, match="schema version 0"):
+            ResultStore(str(db), **kwargs)
+    assert db.read_bytes() == before
