@@ -54,6 +54,15 @@ def test_names_that_are_not_utf8_are_described_as_text(name):
         assert isinstance(value, str)
 
 
+def test_a_caffemodel_whose_layer_type_is_not_utf8_is_described_as_text():
+    # fuzz finding (archive campaign): proto2 hands back bytes for a layer type that is not
+    # UTF-8; sorting the op types mixed bytes and str (TypeError) when a Caffe pair was described
+    from modelhound.extractor.formats import caffe
+
+    info = caffe.describe((REG / "caffe" / "layer-type-not-utf8").read_bytes(), "caffemodel")
+    assert [t for t, _ in info.op_types] == ["Convoluti\ufffd\ufffd", "InnerProduct"]
+
+
 def test_a_pickle_whose_opcodes_misuse_objects_is_a_malformed_pickle():
     header = b"".join(pickle.dumps(x, protocol=2) for x in (0x1950A86A20F9469CFC6C, 1001, {}))
     build_on_int = b"\x80\x02K\x01}b."  # BUILD: set the state of the int 1
