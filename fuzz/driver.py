@@ -197,6 +197,25 @@ def replay(name: str, mutations: int, seed: int = 0) -> int:
 
 # --- atheris ------------------------------------------------------------------------------
 
+def keep_failing(test_one: Callable[[bytes], None], prefix: str) -> Callable[[bytes], None]:
+    """``test_one``, writing an input that breaks the contract to ``<prefix>crash-<sha1>``
+    before libFuzzer does: the archive fuzzer was seen dying of SIGALRM (-14) between
+    printing the exception and writing the unit, and the input was lost. The line printed
+    is the one libFuzzer prints, so ``bench/fuzz/run.py`` credits the finding to the run."""
+    def run(data: bytes) -> None:
+        try:
+            test_one(data)
+        except Exception:
+            import hashlib
+
+            path = f"{prefix}crash-{hashlib.sha1(data).hexdigest()}"
+            with open(path, "wb") as f:
+                f.write(data)
+            print(f"fuzz.driver: Test unit written to {path}", file=sys.stderr, flush=True)
+            raise
+    return run
+
+
 def fuzz(name: str, argv: list[str]) -> None:
     """Fuzz one harness with atheris; libFuzzer flags pass through. The seeds are written to
     a fresh corpus folder (plus any corpus folders given)."""
@@ -224,7 +243,8 @@ def fuzz(name: str, argv: list[str]) -> None:
     for k, v in defaults.items():
         if not any(f.startswith(k + "=") for f in flags):
             flags.append(f"{k}={v}")
-    atheris.Setup([sys.argv[0], *flags, *dirs, str(corpus)], h.test_one)
+    prefix = next((f.split("=", 1)[1] for f in flags if f.startswith("-artifact_prefix=")), "")
+    atheris.Setup([sys.argv[0], *flags, *dirs, str(corpus)], keep_failing(h.test_one, prefix))
     atheris.Fuzz()
 
 

@@ -37,6 +37,21 @@ def test_printing_to_stdout_breaks_the_contract():
     _silent("x", lambda data: None)(b"abc")
 
 
+def test_an_input_breaking_the_contract_is_kept_before_the_fuzzer_reports_it(tmp_path, capsys):
+    from fuzz.driver import keep_failing
+
+    def broken(data: bytes) -> None:
+        raise TypeError("bytes < str")
+
+    with pytest.raises(TypeError):
+        keep_failing(broken, f"{tmp_path}/")(b"\xffinput")
+    [kept] = tmp_path.iterdir()
+    assert kept.name.startswith("crash-") and kept.read_bytes() == b"\xffinput"
+    assert f"Test unit written to {kept}" in capsys.readouterr().err
+    keep_failing(lambda data: None, f"{tmp_path}/")(b"fine")
+    assert len(list(tmp_path.iterdir())) == 1
+
+
 def test_atheris_driver_fuzzes_a_harness(tmp_path):
     pytest.importorskip("atheris")
     (tmp_path / "corpus").mkdir()
