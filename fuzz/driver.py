@@ -6,6 +6,8 @@ The contract, for every input:
 - it ends normally (a row, a record, a refusal the harness checks) or in
   :class:`modelhound.errors.ModelhoundError`; the harness checks that user-facing errors name
   the input. Any other exception escaping is a finding;
+- it prints nothing to ``sys.stdout``: in a scan that is the user's terminal (the CLI moves
+  only file descriptors 1 and 2 to the log), so a library's ``print`` there is raw chatter;
 - it finishes within ``TIME_BOUND`` seconds (libFuzzer ``-timeout``; ``signal.alarm`` in
   replay);
 - the process stays within ``RSS_LIMIT_MB``, the scan's per-process budget (libFuzzer
@@ -19,7 +21,9 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
 import random
 import signal
@@ -40,6 +44,8 @@ TIME_BOUND = 5
 #: the scan's per-process memory budget (modelhound.parallel.PROCESS_BUDGET is 3 GiB)
 RSS_LIMIT_MB = 3072
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
+#: a RAM-backed folder (tmpfs) where the machine has one
+_RAM = "/dev/shm"
 
 
 class Hang(Exception):
@@ -68,12 +74,38 @@ def check_refusal(error: Exception, prefix: str, path: str, sha256: str, what: s
             raise AssertionError(f"refused {what} was changed: {error}") from error
 
 
+def scratch_dir(prefix: str) -> str:
+    """A fresh folder for a harness's per-input files, in RAM (``/dev/shm``) when the machine
+    has it. The store, zoo and archive harnesses rewrite a file for every input; on a disk
+    file system truncating and rewriting a file is flushed on close (ext4's auto_da_alloc) and
+    SQLite's commits fsync, which cost the store harness 40 of its 45 ms per input. The code
+    under test is the same either way: it opens a path."""
+    ram = _RAM if os.path.isdir(_RAM) and os.access(_RAM, os.W_OK) else None
+    return tempfile.mkdtemp(prefix=prefix, dir=ram)
+
+
 def load(name: str) -> Harness:
     """Import ``fuzz.harnesses.<name>``."""
     if name not in HARNESSES:
         raise SystemExit(f"unknown harness {name!r}; one of: {', '.join(HARNESSES)}")
     mod: ModuleType = importlib.import_module(f"fuzz.harnesses.{name}")
-    return Harness(name, mod.seeds, mod.MAX_LEN, mod.test_one)
+    return Harness(name, mod.seeds, mod.MAX_LEN, _silent(name, mod.test_one))
+
+
+class Chatter(AssertionError):
+    """An input made the code under test print to ``sys.stdout``."""
+
+
+def _silent(name: str, test_one: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    """``test_one`` under the contract that nothing is printed to ``sys.stdout``."""
+    def run(data: bytes) -> None:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            test_one(data)
+        if out.getvalue():
+            raise Chatter(f"{name}: the input made modelhound print to stdout, raw onto the "
+                          f"user's terminal in a scan: {out.getvalue()[:300]!r}")
+    return run
 
 
 def regressions(name: str) -> list[tuple[str, bytes]]:
@@ -165,6 +197,25 @@ def replay(name: str, mutations: int, seed: int = 0) -> int:
 
 # --- atheris ------------------------------------------------------------------------------
 
+def keep_failing(test_one: Callable[[bytes], None], prefix: str) -> Callable[[bytes], None]:
+    """``test_one``, writing an input that breaks the contract to ``<prefix>crash-<sha1>``
+    before libFuzzer does: the archive fuzzer was seen dying of SIGALRM (-14) between
+    printing the exception and writing the unit, and the input was lost. The line printed
+    is the one libFuzzer prints, so ``bench/fuzz/run.py`` credits the finding to the run."""
+    def run(data: bytes) -> None:
+        try:
+            test_one(data)
+        except Exception:
+            import hashlib
+
+            path = f"{prefix}crash-{hashlib.sha1(data).hexdigest()}"
+            with open(path, "wb") as f:
+                f.write(data)
+            print(f"fuzz.driver: Test unit written to {path}", file=sys.stderr, flush=True)
+            raise
+    return run
+
+
 def fuzz(name: str, argv: list[str]) -> None:
     """Fuzz one harness with atheris; libFuzzer flags pass through. The seeds are written to
     a fresh corpus folder (plus any corpus folders given)."""
@@ -192,7 +243,8 @@ def fuzz(name: str, argv: list[str]) -> None:
     for k, v in defaults.items():
         if not any(f.startswith(k + "=") for f in flags):
             flags.append(f"{k}={v}")
-    atheris.Setup([sys.argv[0], *flags, *dirs, str(corpus)], h.test_one)
+    prefix = next((f.split("=", 1)[1] for f in flags if f.startswith("-artifact_prefix=")), "")
+    atheris.Setup([sys.argv[0], *flags, *dirs, str(corpus)], keep_failing(h.test_one, prefix))
     atheris.Fuzz()
 
 

@@ -51,6 +51,17 @@ CREATE TABLE IF NOT EXISTS rows (
 );
 """
 
+#: what reading a damaged SQLite file raises: SQLite's errors, text that is not UTF-8, and
+#: MemoryError, which is how Python reports SQLITE_NOMEM: SQLite answers some corrupt records
+#: (impossible sizes) with it, long before the process is short of memory
+READ_DAMAGE = (sqlite3.Error, UnicodeDecodeError, MemoryError)
+
+
+def damage(e: BaseException) -> str:
+    """What a read of a damaged database said (MemoryError says nothing)."""
+    return str(e) or ("SQLite: out of memory" if isinstance(e, MemoryError) else type(e).__name__)
+
+
 _KEEP_HINT = ("modelhound writes only into its own results databases and never replaces "
               "another file; give --db a new path")
 
@@ -62,8 +73,18 @@ def inspect_database(path: str, what: str = "results database", generator_key: s
     is damaged. Reads only: the file is opened read-only and never changed.
 
     Shared by the results database and the zoo index (``what`` names which)."""
+    version, db = _open_checked(path, what, generator_key, hint)
+    if db is not None:
+        db.close()
+    return version
+
+
+def _open_checked(path: str, what: str = "results database", generator_key: str = "generator",
+                  hint: str = _KEEP_HINT) -> tuple[int | None, sqlite3.Connection | None]:
+    """:func:`inspect_database`, also returning its read-only connection to the file (None
+    when there is no file); the caller closes it."""
     if not os.path.exists(path):
-        return None
+        return None, None
     if not os.path.isfile(path):
         raise StoreError(f"{path}: not a file; {hint}")
     try:
@@ -92,18 +113,21 @@ def inspect_database(path: str, what: str = "results database", generator_key: s
                              f"(no meta table; tables: {', '.join(sorted(tables)) or 'none'}); "
                              f"{hint}")
         meta = dict(db.execute("SELECT key, value FROM meta"))
-    except (sqlite3.Error, UnicodeDecodeError) as e:
-        raise StoreError(f"{path}: the {what} is damaged or not SQLite ({e}); it is left as it "
-                         f"is: {hint}") from e
-    finally:
+        if not str(meta.get(generator_key, "")).startswith("modelhound"):
+            raise StoreError(f"{path}: an SQLite database, but not a modelhound {what}; {hint}")
+        try:
+            version = int(meta["schema_version"])
+        except (KeyError, ValueError):
+            raise StoreError(f"{path}: modelhound {what} without a readable schema version; "
+                             f"{hint}") from None
+    except READ_DAMAGE as e:
         db.close()
-    if not str(meta.get(generator_key, "")).startswith("modelhound"):
-        raise StoreError(f"{path}: an SQLite database, but not a modelhound {what}; {hint}")
-    try:
-        return int(meta["schema_version"])
-    except (KeyError, ValueError):
-        raise StoreError(f"{path}: modelhound {what} without a readable schema version; "
-                         f"{hint}") from None
+        raise StoreError(f"{path}: the {what} is damaged or not SQLite ({damage(e)}); it is "
+                         f"left as it is: {hint}") from e
+    except BaseException:
+        db.close()
+        raise
+    return version, db
 
 
 def _uri_path(path: str) -> str:
@@ -122,7 +146,29 @@ class ResultStore:
     def __init__(self, path: str, resume: bool = False, replace: bool = False,
                  readonly: bool = False, run: int | None = None) -> None:
         self.path = path
-        version = inspect_database(path)
+        version, checked = _open_checked(path)
+        if readonly and version in (1, STORE_SCHEMA_VERSION) and checked is not None:
+            # an export only reads: it keeps the read-only connection the check opened, and
+            # reads an older (version 1) database from a copy upgraded in memory, never
+            # upgrading the user's file
+            db = checked
+            try:
+                if version != STORE_SCHEMA_VERSION:
+                    db = _upgraded_copy(checked)
+                self._db = db
+                self._db.text_factory = str  # undecodable text is damage (see _read)
+                self.run = self._pick_run(run)
+                self.runs = int(self._db.execute("SELECT count(*) FROM runs").fetchone()[0])
+            except READ_DAMAGE as e:
+                db.close()
+                raise StoreError(f"{path}: the results database is damaged ({damage(e)}); it is "
+                                 "left as it is") from e
+            except BaseException:
+                db.close()
+                raise
+            return
+        if checked is not None:
+            checked.close()
         if version is None and (resume or readonly):
             raise StoreError(f"{path}: no results database to "
                              f"{'resume' if resume else 'read'}")
@@ -132,6 +178,9 @@ class ResultStore:
                 f"reads version {STORE_SCHEMA_VERSION} or older; export it with the modelhound "
                 "that wrote it, or give --db a new path (the file is left as it is)"
             )
+        if version is not None and version < 1:
+            raise StoreError(f"{path}: results database has schema version {version}, which no "
+                             "modelhound writes; give --db a new path (the file is left as it is)")
         if version is not None and replace and not (resume or readonly):
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(path + suffix):
@@ -142,10 +191,6 @@ class ResultStore:
             raise StoreError(f"{path}: cannot open or create the results database ({e})") from e
         try:
             self._db.execute("PRAGMA foreign_keys=ON")
-            if readonly and version == STORE_SCHEMA_VERSION:
-                self.run = self._pick_run(run)
-                self.runs = int(self._db.execute("SELECT count(*) FROM runs").fetchone()[0])
-                return
             # WAL only once the file is known good: switching rewrites the header, which a
             # refused file must keep (the init below rolls back byte for byte before it)
             self._db.execute("BEGIN IMMEDIATE")
@@ -195,8 +240,8 @@ class ResultStore:
         """Rows of a query; a database damaged past what quick_check sees is a StoreError."""
         try:
             return self._db.execute(sql, args).fetchall()
-        except (sqlite3.Error, UnicodeDecodeError) as e:
-            raise StoreError(f"{self.path}: the results database is damaged ({e})") from e
+        except READ_DAMAGE as e:
+            raise StoreError(f"{self.path}: the results database is damaged ({damage(e)})") from e
 
     def _json(self, texts: list[Any]) -> list[dict[str, Any]]:
         out = []
@@ -285,6 +330,22 @@ class ResultStore:
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+
+def _upgraded_copy(db: sqlite3.Connection) -> sqlite3.Connection:
+    """A version-1 database copied into memory and upgraded there; closes ``db``."""
+    mem = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        db.backup(mem)
+        mem.execute("BEGIN")
+        _migrate_v1(mem)
+        mem.execute("COMMIT")
+    except BaseException:
+        mem.close()
+        raise
+    finally:
+        db.close()
+    return mem
 
 
 def _migrate_v1(db: sqlite3.Connection) -> None:

@@ -86,6 +86,19 @@ def test_report_exports_from_the_database_afterwards(tmp_path, capsys):
     assert "1 inputs; 1 with models" in capsys.readouterr().out
 
 
+def test_an_export_opens_the_database_read_only(tmp_path):
+    apps = tmp_path / "apps"
+    apps.mkdir()
+    (apps / "a.apk").write_bytes(builders.apk([("assets/m.onnx", builders.onnx_model())]))
+    db = tmp_path / "r.db"
+    assert main(["scan", str(apps), "--db", str(db), "--no-table", "--no-match"]) == 0
+    store = ResultStore(str(db), readonly=True)
+    assert [a["path"] for a in store.apps()] == [str(apps / "a.apk")]
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        store.set_meta("x", 1)  # what reads for a report cannot change the user's file
+    store.close()
+
+
 def test_incompatible_or_missing_database_is_refused_clearly(tmp_path):
     db = tmp_path / "old.db"
     store = ResultStore(str(db))

@@ -10,7 +10,8 @@ harnesses): the results file is updated under a lock.
 Per harness: ``python -m fuzz.driver NAME -max_total_time=S -seed=1 ...`` under ``nice -n 19``
 with the contract's bounds (5 s per input, 3 GiB RSS). The growing corpus is kept in
 ``--work`` (default ~/.cache/modelhound-fuzz/<harness>) so a later run continues it; crash,
-timeout and out-of-memory inputs land in ``--work``/<harness>-artifacts. Each run's numbers
+timeout and out-of-memory inputs land in ``--work``/<harness>-artifacts, libFuzzer's output
+in ``--work``/<harness>.log (watch a run with ``tail -f``). Each run's numbers
 are merged by harness into ``bench/fuzz/results.json`` and ``bench/fuzz/results.md`` is
 written from all of them, with the machine's load before and after each run.
 """
@@ -22,6 +23,7 @@ import fcntl
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -36,7 +38,7 @@ from fuzz.driver import HARNESSES, RSS_LIMIT_MB, TIME_BOUND  # noqa: E402
 STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)")
 
 
-def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
+def run_one(name: str, seconds: int, work: Path, runs: int = 0, seed: int = 1) -> dict:
     """Fuzz one harness; returns its numbers."""
     corpus = work / name
     artifacts = work / f"{name}-artifacts"
@@ -45,15 +47,22 @@ def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
     before_findings = set(os.listdir(artifacts))
     load_before = os.getloadavg()
     cmd = ["nice", "-n", "19", sys.executable, "-m", "fuzz.driver", name,
-           f"-max_total_time={seconds}", "-seed=1", "-print_final_stats=1",
+           f"-max_total_time={seconds}", f"-seed={seed}", "-print_final_stats=1",
            *([f"-runs={runs}"] if runs else []),
            f"-timeout={TIME_BOUND}", f"-rss_limit_mb={RSS_LIMIT_MB}",
            f"-artifact_prefix={artifacts}/", str(corpus)]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     started = time.time()
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
-                          timeout=seconds + 600)
+    # libFuzzer's output goes to a log beside the corpus, so a long run can be watched
+    log = work / (f"{name}.log" if seed == 1 else f"{name}-seed{seed}.log")
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(log, "w") as out:
+        proc = subprocess.run(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                              text=True, timeout=seconds + 600)
+    proc.stderr = log.read_text(errors="replace")
     wall = time.time() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     load_after = os.getloadavg()
     last = None
     for line in proc.stderr.splitlines():
@@ -61,17 +70,23 @@ def run_one(name: str, seconds: int, work: Path, runs: int = 0) -> dict:
         if m:
             last = m
     stats = dict(re.findall(r"^stat::(\w+):\s+(\d+)", proc.stderr, re.M))
-    findings = sorted(set(os.listdir(artifacts)) - before_findings)
+    # the artifacts this run wrote (its log names them): a campaign on the same harness at the
+    # same time writes into the same folder
+    written = set(re.findall(r"Test unit written to \S*/([^/\s]+)$", proc.stderr, re.M))
+    findings = sorted((set(os.listdir(artifacts)) - before_findings) & written)
     summary = [ln for ln in proc.stderr.splitlines()
                if "ERROR:" in ln or "Uncaught Python exception" in ln or ln.startswith(
                    ("AssertionError", "Traceback"))][:3]
+    executions = int(stats.get("number_of_executed_units", last.group(1) if last else 0))
     return {
         "harness": name,
         "budget_s": seconds,
         "budget_runs": runs,
+        "seed": seed,
         "wall_s": round(wall, 1),
-        "executions": int(stats.get("number_of_executed_units", last.group(1) if last else 0)),
-        "exec_per_s": int(stats.get("average_exec_per_sec", 0)),
+        "cpu_s": round(cpu, 1),
+        "executions": executions,
+        "exec_per_s": int(stats.get("average_exec_per_sec", 0)) or round(executions / wall),
         "edges": int(last.group(3)) if last else 0,
         "features": int(last.group(4)) if last else 0,
         "corpus": int(last.group(5)) if last else 0,
@@ -89,6 +104,21 @@ def budget(r: dict) -> str:
     """A run's budget: its time cap, and its execution cap when it had one."""
     runs = r.get("budget_runs", 0)
     return f"{r['budget_s']} s" + (f" or {runs:,} runs" if runs else "")
+
+
+#: the fuzzer's exit status when it was stopped by hand (Ctrl-C / SIGINT to the fuzzer): 130 when
+#: atheris stops (no final stats: the executions are those of libFuzzer's last status line), 72
+#: when libFuzzer's own handler does, -2 before fuzzing began
+INTERRUPTED = (130, 72, -2)
+
+
+def outcome(exit_status: int) -> str:
+    """A run's end when it left no finding."""
+    if exit_status == 0:
+        return "none"
+    if exit_status in INTERRUPTED:
+        return "none (stopped by hand: SIGINT)"
+    return f"exit {exit_status}"
 
 
 def with_history(results: dict) -> dict:
@@ -118,23 +148,27 @@ def write_md(results: dict[str, dict]) -> str:
         "(libFuzzer's `cov` = instrumented Python edges reached, `ft` = features) are "
         "libFuzzer's final numbers. The machine: 2 cores shared with four other engineers' "
         "jobs; the load average (1/5/15 min) before and after each run is given, so "
-        "executions per second are this machine's under that load, not a speed claim.",
+        "executions per second are this machine's under that load, not a speed claim. "
+        "Executions per CPU second divide by the fuzzer's own user+system time (start-up, "
+        "instrumentation and loading the corpus included): what an input costs, whatever "
+        "share of the cores the run got.",
         "",
-        "| harness | budget | executions | exec/s | edges (cov) | features (ft) | corpus "
-        "| peak RSS MiB | findings | load before → after | run | all runs: executions |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|",
+        "| harness | budget | executions | exec/s | exec per CPU s | edges (cov) | features (ft) "
+        "| corpus | peak RSS MiB | findings | load before → after | run | all runs: executions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|",
     ]
     total = 0
     history = with_history(results)["_history"]
     for name in HARNESSES:
         r = results.get(name)
         if r is None:
-            lines.append(f"| {name} | - | not run | | | | | | | | | |")
+            lines.append(f"| {name} | - | not run | | | | | | | | | | |")
             continue
         total += r["executions"]
-        found = ", ".join(r["findings"]) or ("none" if r["exit"] == 0 else f"exit {r['exit']}")
+        found = ", ".join(r["findings"]) or outcome(r["exit"])
         lines.append(
             f"| {name} | {budget(r)} | {r['executions']:,} | {r['exec_per_s']} | "
+            f"{round(r['executions'] / r['cpu_s']) if r.get('cpu_s') else '-'} | "
             f"{r['edges']} | {r['features']} | {r['corpus']} | {r['peak_rss_mb']} | {found} | "
             f"{'/'.join(map(str, r['load_before']))} → {'/'.join(map(str, r['load_after']))} | "
             f"{r['date']} | {sum(h['executions'] for h in history.get(name, [])):,} "
@@ -161,6 +195,10 @@ def main() -> None:
                     help="a deadline (Unix time): each harness gets an equal share of the time "
                          "left (time a harness leaves unused goes to the ones after it), at "
                          "most --seconds")
+    ap.add_argument("--seed", type=int, default=1,
+                    help="libFuzzer's seed; a second campaign on the same harness at the same "
+                         "time (one per core, sharing its corpus folder, which libFuzzer "
+                         "reloads) needs another")
     ap.add_argument("--harness", nargs="*", default=list(HARNESSES))
     ap.add_argument("--work", type=Path,
                     default=Path(os.path.expanduser("~/.cache/modelhound-fuzz")))
@@ -172,7 +210,7 @@ def main() -> None:
         if args.until:
             share = int((args.until - time.time()) / (len(args.harness) - i))
             seconds = max(min(seconds, share), 10)
-        r = run_one(name, seconds, args.work, args.runs)
+        r = run_one(name, seconds, args.work, args.runs, args.seed)
         with open(HERE / ".results.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             results = json.loads(store.read_text()) if store.exists() else {}

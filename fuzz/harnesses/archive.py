@@ -14,15 +14,15 @@ import io
 import os
 import shutil
 import tarfile
-import tempfile
 import zipfile
 
 from fuzz import seeds as S
+from fuzz.driver import scratch_dir
 
 MAX_LEN = 128 * 1024
 NAMES = ("app.apk", "bundle.xapk", "data.gz", "models.tar.gz", "main.obb", "model.bin",
          "app.apks", "x.zip")
-_DIR = tempfile.mkdtemp(prefix="fuzz-archive-")
+_DIR = scratch_dir("fuzz-archive-")
 atexit.register(shutil.rmtree, _DIR, True)
 
 

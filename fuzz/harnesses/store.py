@@ -8,20 +8,21 @@ import atexit
 import hashlib
 import os
 import shutil
-import tempfile
 
-from fuzz.driver import check_refusal
+from fuzz.driver import check_refusal, scratch_dir
 
 MAX_LEN = 64 * 1024
-_DIR = tempfile.mkdtemp(prefix="fuzz-store-")
+_DIR = scratch_dir("fuzz-store-")
 atexit.register(shutil.rmtree, _DIR, True)
 _PATH = os.path.join(_DIR, "results.db")
 
 
 def _clear() -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
-        if os.path.exists(_PATH + suffix):
+        try:
             os.remove(_PATH + suffix)
+        except FileNotFoundError:
+            pass
 
 
 def _real_db(runs: int) -> bytes:

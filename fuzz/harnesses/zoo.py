@@ -9,13 +9,12 @@ import atexit
 import hashlib
 import os
 import shutil
-import tempfile
 
 from fuzz import seeds as S
-from fuzz.driver import check_refusal
+from fuzz.driver import check_refusal, scratch_dir
 
 MAX_LEN = 64 * 1024
-_DIR = tempfile.mkdtemp(prefix="fuzz-zoo-")
+_DIR = scratch_dir("fuzz-zoo-")
 atexit.register(shutil.rmtree, _DIR, True)
 _INDEX = os.path.join(_DIR, "zoo.sqlite")
 

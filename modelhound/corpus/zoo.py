@@ -30,6 +30,7 @@ from typing import Any, Iterable
 from modelhound import __version__
 from modelhound.errors import CorpusError
 from modelhound.records import FoundModel, ModelFormat
+from modelhound.store import READ_DAMAGE, damage
 
 ZOO_SCHEMA_VERSION = 2
 """2: references carry behaviour probes (refs/<name>/behaviour.npz); 1 had DDV profiles only."""
@@ -203,8 +204,8 @@ class Zoo:
         """Rows of a query; a damaged index is a CorpusError naming the zoo."""
         try:
             return self._db.execute(sql, args).fetchall()
-        except (sqlite3.Error, UnicodeDecodeError) as e:
-            raise CorpusError(f"{self.path}: the zoo index is damaged ({e})") from e
+        except READ_DAMAGE as e:
+            raise CorpusError(f"{self.path}: the zoo index is damaged ({damage(e)})") from e
 
     def _record(self, text: Any) -> Reference:
         try:

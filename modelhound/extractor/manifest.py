@@ -6,6 +6,8 @@ reading metadata costs a fraction of androguard's full ``APK()`` parse.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -116,16 +118,25 @@ def _resolve(ref: str, package: str, arsc: Callable[[], bytes | None], problems:
     _quiet_androguard()
     from androguard.core.axml import ARSCParser, ARSCResTableConfig
 
+    said = io.StringIO()
     try:
-        parser = ARSCParser(data)
-        res_id, pkg = parser.parse_id(ref)
-        if pkg and pkg not in (package, ""):
-            return ""
-        configs = parser.get_resolved_res_configs(res_id, ARSCResTableConfig.default_config())
+        # androguard print()s about some odd entries ("We are out of bound with this complex
+        # entry"): in a scan sys.stdout is the user's terminal, so keep it as a problem
+        with contextlib.redirect_stdout(said):
+            parser = ARSCParser(data)
+            res_id, pkg = parser.parse_id(ref)
+            if pkg and pkg not in (package, ""):
+                return ""
+            configs = parser.get_resolved_res_configs(res_id,
+                                                      ARSCResTableConfig.default_config())
         return str(configs[0][1]) if configs else ""
     except Exception as e:  # noqa: BLE001 - resource tables in the wild are often odd
         problems.append(f"app label {ref} not resolved: {type(e).__name__}: {e}")
         return ""
+    finally:
+        first = said.getvalue().strip().split("\n", 1)[0]
+        if first:
+            problems.append(f"resources.arsc is malformed (androguard: {first[:200]})")
 
 
 def parse_xapk_manifest(data: bytes) -> Manifest:

@@ -54,6 +54,15 @@ def test_names_that_are_not_utf8_are_described_as_text(name):
         assert isinstance(value, str)
 
 
+def test_a_caffemodel_whose_layer_type_is_not_utf8_is_described_as_text():
+    # fuzz finding (archive campaign): proto2 hands back bytes for a layer type that is not
+    # UTF-8; sorting the op types mixed bytes and str (TypeError) when a Caffe pair was described
+    from modelhound.extractor.formats import caffe
+
+    info = caffe.describe((REG / "caffe" / "layer-type-not-utf8").read_bytes(), "caffemodel")
+    assert [t for t, _ in info.op_types] == ["Convoluti\ufffd\ufffd", "InnerProduct"]
+
+
 def test_a_pickle_whose_opcodes_misuse_objects_is_a_malformed_pickle():
     header = b"".join(pickle.dumps(x, protocol=2) for x in (0x1950A86A20F9469CFC6C, 1001, {}))
     build_on_int = b"\x80\x02K\x01}b."  # BUILD: set the state of the int 1
@@ -273,3 +282,110 @@ def test_a_zip_directory_asking_for_an_unknown_zip_version_is_read_as_android_do
     path = tmp_path / "app.apk"
     path.write_bytes(bytes(data))
     _the_one_model_is_found(path)
+
+
+def test_an_app_whose_resource_table_makes_androguard_print_keeps_the_terminal_clean(
+        tmp_path, capsys):
+    # fuzz finding (arsc): androguard's ARSCParser print()s "We are out of bound with this
+    # complex entry" to sys.stdout, which in a scan is the user's terminal
+    from tests.conftest import fixture_path
+
+    hostile = (REG / "arsc" / "androguard-prints-complex-entry").read_bytes()
+    assert struct.unpack_from("<I", hostile)[0] == 0x7F050000  # the app's label id
+    with zipfile.ZipFile(fixture_path("apks", "no-models",
+                                      "androguard-com.politedroid_4.apk")) as z:
+        manifest = z.read("AndroidManifest.xml")  # label @7f050000
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("AndroidManifest.xml", manifest)
+        z.writestr("resources.arsc", hostile[4:])
+        z.writestr("assets/m.tflite", samples.tflite_model(seed=3))
+    path = tmp_path / "app.apk"
+    path.write_bytes(buf.getvalue())
+    _the_one_model_is_found(path)
+    result = extract(str(path))
+    assert result.app.package == "com.politedroid"
+    assert any("resources.arsc is malformed" in p and "out of bound" in p
+               for p in result.app.problems)
+    assert capsys.readouterr().out == ""
+
+
+def test_a_database_whose_check_runs_sqlite_out_of_memory_is_refused_naming_it(tmp_path):
+    # fuzz finding (store): on this damaged file SQLite's quick_check answers SQLITE_NOMEM,
+    # which Python raises as MemoryError, not sqlite3.Error: it escaped every open
+    import hashlib
+
+    from modelhound.corpus.zoo import Zoo
+    from modelhound.errors import CorpusError, StoreError
+    from modelhound.store import ResultStore
+
+    data = (REG / "store" / "quick-check-out-of-memory").read_bytes()
+    db = tmp_path / "results.db"
+    db.write_bytes(data)
+    for kwargs in ({}, {"resume": True}, {"readonly": True}, {"replace": True}):
+        with pytest.raises(StoreError, match="damaged") as e:
+            ResultStore(str(db), **kwargs)
+        assert str(e.value).startswith(str(db))
+    assert hashlib.sha256(db.read_bytes()).digest() == hashlib.sha256(data).digest()
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    (zoo / "zoo.sqlite").write_bytes(data)
+    with pytest.raises(CorpusError, match="damaged"):
+        Zoo.open(zoo)
+    assert (zoo / "zoo.sqlite").read_bytes() == data
+
+
+def test_an_export_of_a_version_1_database_leaves_the_file_as_it_was(tmp_path):
+    # fuzz finding (store): `report --db` (a read-only open) of a version-1 database upgraded
+    # the user's file in place; on this damaged one the upgrade left it corrupt
+    import hashlib
+    import sqlite3
+
+    from modelhound.store import ResultStore
+
+    data = (REG / "store" / "export-of-version-1-migrated-the-file").read_bytes()
+    db = tmp_path / "found.db"
+    db.write_bytes(data)
+    store = ResultStore(str(db), readonly=True)
+    assert store.run == 1 and store.apps()
+    store.close()
+    assert hashlib.sha256(db.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+    old = tmp_path / "v1.db"  # the layout modelhound wrote before runs (schema 1)
+    with sqlite3.connect(old) as c:
+        c.executescript("""
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE inputs (seq INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE,
+                sha256 TEXT NOT NULL, status TEXT NOT NULL, app_json TEXT NOT NULL,
+                finished_at REAL NOT NULL);
+            CREATE TABLE rows (input_seq INTEGER NOT NULL REFERENCES inputs(seq) ON DELETE CASCADE,
+                ordinal INTEGER NOT NULL, row_json TEXT NOT NULL, PRIMARY KEY (input_seq, ordinal));
+            INSERT INTO meta VALUES ('schema_version', '1'), ('generator', 'modelhound 0.1.0');
+            INSERT INTO inputs VALUES (1, '/apps/a.apk', 'ab', 'ok', '{"path": "/apps/a.apk"}', 5);
+            INSERT INTO rows VALUES (1, 0, '{"entry": "assets/m.tflite"}');
+        """)
+    c.close()
+    before = old.read_bytes()
+    store = ResultStore(str(old), readonly=True)
+    assert (store.run, store.runs) == (1, 1)
+    assert store.apps() == [{"path": "/apps/a.apk"}]
+    assert store.rows() == [{"entry": "assets/m.tflite"}]
+    store.close()
+    assert old.read_bytes() == before
+
+
+def test_a_database_of_a_schema_version_below_1_is_refused(tmp_path):
+    from modelhound.errors import StoreError
+    from modelhound.store import ResultStore
+
+    db = tmp_path / "r.db"
+    ResultStore(str(db)).close()
+    import sqlite3
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE meta SET value='0' WHERE key='schema_version'")
+    c.close()
+    before = db.read_bytes()
+    for kwargs in ({}, {"resume": True}, {"readonly": True}):
+        with pytest.raises(StoreError, match="schema version 0"):
+            ResultStore(str(db), **kwargs)
+    assert db.read_bytes() == before

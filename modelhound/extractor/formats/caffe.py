@@ -68,13 +68,15 @@ def layers(net: Any) -> list[tuple[str, str, list[tuple[int, ...]], list[str], l
     """(name, type, blob shapes, bottoms, tops) for each layer, V1 or current."""
     from modelhound.protos.caffe import V1_LAYER_TYPES
 
+    # names are text even where a hostile file's are not UTF-8 (proto2 hands back bytes)
     out = []
     for layer in net.layer:
-        out.append((layer.name, layer.type, [blob_shape(b) for b in layer.blobs],
-                    list(layer.bottom), list(layer.top)))
+        out.append((pw.text(layer.name), pw.text(layer.type), [blob_shape(b) for b in layer.blobs],
+                    [pw.text(b) for b in layer.bottom], [pw.text(t) for t in layer.top]))
     for layer in net.layers:
-        out.append((layer.name, V1_LAYER_TYPES.get(layer.type, f"V1_{layer.type}"),
-                    [blob_shape(b) for b in layer.blobs], list(layer.bottom), list(layer.top)))
+        out.append((pw.text(layer.name), V1_LAYER_TYPES.get(layer.type, f"V1_{layer.type}"),
+                    [blob_shape(b) for b in layer.blobs], [pw.text(b) for b in layer.bottom],
+                    [pw.text(t) for t in layer.top]))
     return out
 
 
@@ -94,7 +96,7 @@ def describe(data: bytes, subformat: str = "caffemodel") -> ModelInfo:
         raise ExtractError(f"Caffe {subformat} has no layers")
     inputs: list[TensorSpec] = []
     dims = [int(d) for d in net.input_dim]
-    for i, name in enumerate(net.input):
+    for i, name in enumerate(pw.text(n) for n in net.input):
         shape: tuple[int, ...] = ()
         if i < len(net.input_shape):
             shape = tuple(int(d) for d in net.input_shape[i].dim)
@@ -102,13 +104,14 @@ def describe(data: bytes, subformat: str = "caffemodel") -> ModelInfo:
             shape = tuple(dims[4 * i : 4 * i + 4])
         inputs.append(TensorSpec(name, shape, "float32", layout="NCHW"))
     for layer in net.layer:
-        if layer.type == "Input":
+        ltype, ltops = pw.text(layer.type), [pw.text(t) for t in layer.top]
+        if ltype == "Input":
             shapes = [tuple(int(d) for d in s.dim) for s in layer.input_param.shape]
-            for j, top in enumerate(layer.top):
+            for j, top in enumerate(ltops):
                 shape = shapes[j] if j < len(shapes) else (shapes[0] if shapes else ())
                 inputs.append(TensorSpec(top, shape, "float32", layout="NCHW"))
-        elif layer.type in ("Data", "ImageData", "MemoryData", "HDF5Data") and not inputs:
-            inputs.extend(TensorSpec(t, (), "float32") for t in layer.top[:1])
+        elif ltype in ("Data", "ImageData", "MemoryData", "HDF5Data") and not inputs:
+            inputs.extend(TensorSpec(t, (), "float32") for t in ltops[:1])
     consumed = {b for (_, _, _, bottoms, tops) in lays for b in bottoms if b not in tops}
     seen: list[str] = []
     for _, ltype, _, _, tops in lays:
@@ -137,7 +140,7 @@ def describe(data: bytes, subformat: str = "caffemodel") -> ModelInfo:
         op_types=tuple(sorted(types.items())),
         param_count=params,
         weight_dtypes=("float32",) if params else (),
-        producer=f"net {net.name!r}" if net.name else "",
+        producer=f"net {pw.text(net.name)!r}" if net.name else "",
         notes=tuple(notes),
     )
 
