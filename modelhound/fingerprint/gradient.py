@@ -226,11 +226,13 @@ def _dense_prelu(module: Any) -> Any:
     return module
 
 
-def load_differentiable(onnx_model: bytes) -> Any:
+def load_differentiable(onnx_model: bytes, fast: bool = True) -> Any:
     """An ``torch.nn.Module`` (fx GraphModule) computing the ONNX model, in float32.
 
     The batch dimension is made free first (:func:`gradient_form`), so PGD can run all its
-    samples in one pass; :func:`batch_mode` checks that against per-sample runs.
+    samples in one pass; :func:`batch_mode` checks that against per-sample runs. ``fast``:
+    the same function through fewer, fused operators (:mod:`.gradient_speed`), falling back
+    to the plain conversion when onnx2torch cannot take the rewritten graph.
     """
     if not gradient_available():
         raise ProfileError(
@@ -243,10 +245,24 @@ def load_differentiable(onnx_model: bytes) -> Any:
     import onnx2torch
 
     _slice_with_tuples()
-    try:
-        module = onnx2torch.convert(onnx.load_from_string(gradient_form(onnx_model)))
-    except Exception as exc:  # noqa: BLE001 - onnx2torch raises bare NotImplementedError/KeyError
-        raise ProfileError(f"onnx2torch cannot convert the model: {exc}") from exc
+    form = gradient_form(onnx_model)
+    module = None
+    if fast:
+        from modelhound.fingerprint import gradient_speed
+
+        gradient_speed.register_converters()
+        try:
+            fused = gradient_speed.fuse_hard_swish(gradient_speed.basic_optimized(form))
+            module = onnx2torch.convert(onnx.load_from_string(fused))
+        except Exception:  # noqa: BLE001 - the plain conversion below decides
+            module = None
+    if module is None:
+        try:
+            module = onnx2torch.convert(onnx.load_from_string(form))
+        except Exception as exc:  # noqa: BLE001 - onnx2torch raises bare NotImplementedError/KeyError
+            raise ProfileError(f"onnx2torch cannot convert the model: {exc}") from exc
+    elif fast:
+        module = gradient_speed.channels_last(module)
     module = _dense_prelu(module)
     module.eval()
     for p in module.parameters():
