@@ -69,6 +69,10 @@ def fuse_hard_swish(onnx_model: bytes) -> bytes:
     from onnx import helper, numpy_helper
 
     model = onnx.load_from_string(onnx_model)
+    try:  # shapes first: inference cannot see through the fused node, onnx2torch needs them
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - converted without them, or refused and left unfused
+        pass
     graph = model.graph
     consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     for node in graph.node:
