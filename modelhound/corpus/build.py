@@ -41,6 +41,25 @@ def spec_key(spec: Any, domain: str = "") -> str:
     return f"{domain or 'vector'}:{'x'.join(str(d) for d in spec.shape[1:])}:{spec.dtype}"
 
 
+def probe_spec(runnable: Any, single: Any, normalization: Any = None,
+               file_name: str = "") -> tuple[str, Any, str]:
+    """(input domain, data input spec with a free image size resolved, how it was resolved)
+    of a model whose probe set is chosen: ``runnable`` as loaded, ``single`` its single-input
+    view (:func:`modelhound.fingerprint.binding.single_input`). The domain and spec decide
+    the probe set (:func:`spec_key`); planning and profiling both use this, so a reference
+    is scheduled in the group of the probe set it is profiled on."""
+    from modelhound.fingerprint.domain import model_domain
+
+    found_domain = model_domain(tuple(runnable.inputs))
+    domain, spec = found_domain if found_domain else ("vector", single.inputs[0])
+    note = ""
+    if domain == "image":  # a free height/width: its documented size, or the first that runs
+        from modelhound.fingerprint.shapes import resolve_image_size
+
+        spec, note = resolve_image_size(single, spec, normalization, file_name=file_name)
+    return domain, spec, note
+
+
 def _normalization(found: FoundModel) -> Any:
     from modelhound.corpus.suspect import normalization_of
 
@@ -128,26 +147,21 @@ def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: A
              seeds: Callable[[Any], Any] | None, settings: ProfileSettings) -> Reference:
     from modelhound.corpus.domain_seeds import domain_seed_set
     from modelhound.fingerprint.binding import BoundRunnable, single_input
-    from modelhound.fingerprint.domain import TOKENS, model_domain
+    from modelhound.fingerprint.domain import TOKENS
     from modelhound.fingerprint.generate import generate_pairs
     from modelhound.fingerprint.interface import PgdConfig
-    from modelhound.fingerprint.profile import behaviour_probes, profile_runnable
+    from modelhound.fingerprint.profile import profile_and_probes
     from modelhound.fingerprint.seeds import default_seeds
     from modelhound.fingerprint.tokens import TokenSearchConfig, substitution_pairs
 
-    found_domain = model_domain(tuple(runnable.inputs))
+    whole = runnable
     try:
         runnable = single_input(runnable)  # multi-input: its data input, the others held
     except ValueError as exc:
         return replace(ref, profile_note=f"no behavioural profile: {exc}")
     bound = isinstance(runnable, BoundRunnable)
-    domain, spec = found_domain if found_domain else ("vector", runnable.inputs[0])
     norm = _normalization(found)
-    size_note = ""
-    if domain == "image":  # a free height/width: the first documented size that runs
-        from modelhound.fingerprint.shapes import resolve_image_size
-
-        spec, size_note = resolve_image_size(runnable, spec, norm)
+    domain, spec, size_note = probe_spec(whole, runnable, norm, found.entry.entry)
     key = spec_key(spec, domain)
     probe_id = zoo.probe_for_spec(key)
     try:
@@ -163,15 +177,16 @@ def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: A
                 pairs = substitution_pairs(runnable, seed_set,
                                            TokenSearchConfig(seed=settings.seed), ref.name)
             else:
-                # PGD differentiates the ONNX form through one input: bound models search
+                # PGD differentiates the ONNX form (or a TorchScript model's own graph)
+                # through one input: bound models search
                 pairs = generate_pairs(runnable, seed_set,
                                        onnx_model=None if bound else conv.onnx,
+                                       module=None if bound else _own_graph(runnable, conv),
                                        normalization=norm, pgd=pgd, subject=ref.name)
             probe_id = pairs.pairs_id
             zoo.store_probe(probe_id, key, ref.name, pairs)
         pairs = zoo.pairs(probe_id)
-        profile = profile_runnable(runnable, pairs, normalization=norm, subject=ref.name)
-        behaviour = behaviour_probes(runnable, pairs, norm, probe_id=probe_id)
+        profile, behaviour = profile_and_probes(runnable, pairs, norm, ref.name, probe_id)
     except (ProfileError, ConversionError, CorpusError, ValueError) as exc:
         return replace(ref, profile_note=f"no behavioural profile: {exc}")
     except Exception as exc:  # noqa: BLE001 - a runtime's own error on an untrusted model
@@ -186,6 +201,17 @@ def _profile(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, runnable: A
     if size_note:
         note += f"; {size_note}"
     return replace(ref, probe_id=probe_id, seeds=pairs.seeds_name, profile_note=note)
+
+
+def _own_graph(runnable: Any, conv: Any) -> Any:
+    """A TorchScript model's own differentiable graph for PGD (None for every other
+    runtime, whose PGD goes through the ONNX form, and when the gradient extra is absent)."""
+    from modelhound.fingerprint.gradient import gradient_available
+
+    if conv.onnx is not None or not hasattr(runnable, "differentiable") or \
+            not gradient_available():
+        return None
+    return runnable.differentiable()
 
 
 def _take(seed_set: Any, n: int) -> Any:

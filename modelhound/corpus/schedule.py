@@ -45,10 +45,11 @@ class Plan:
     """Why it gets no behavioural profile (when ``key`` is '')."""
 
 
-def onnx_macs(onnx_model: bytes, free_dim: int = 224) -> int:
+def onnx_macs(onnx_model: bytes, free_dim: int = 224, shape: Sequence[int] = ()) -> int:
     """Multiply-accumulates of one sample through the Conv, ConvTranspose, MatMul and Gemm
     nodes of an ONNX model (0 when its shapes cannot be inferred). Unknown dimensions are
-    1 for the batch and ``free_dim`` elsewhere (the seed size of dynamic image inputs).
+    1 for the batch and ``free_dim`` elsewhere, or those of ``shape`` (the size the model
+    is profiled at, :func:`modelhound.corpus.build.probe_spec`) where it gives them.
 
     A deterministic stand-in for the cost of a forward+backward pass: within one input
     geometry it orders MediaPipe's models as their measured PGD times do
@@ -66,8 +67,9 @@ def onnx_macs(onnx_model: bytes, free_dim: int = 224) -> int:
                 continue
             for k, d in enumerate(inp.type.tensor_type.shape.dim):
                 if d.dim_value <= 0:
-                    d.dim_value = 1 if k == 0 else free_dim
-        model = shape_inference.infer_shapes(model)
+                    given = shape[k] if k < len(shape) and shape[k] > 0 else 0
+                    d.dim_value = 1 if k == 0 else (given or free_dim)
+        model = _inferred(model)
     except Exception:  # noqa: BLE001 - no shapes, no estimate
         return 0
     shapes: dict[str, list[int]] = {t.name: list(t.dims) for t in model.graph.initializer}
@@ -93,14 +95,31 @@ def onnx_macs(onnx_model: bytes, free_dim: int = 224) -> int:
     return total
 
 
+def _inferred(model: Any) -> Any:
+    """Shapes inferred by onnxruntime's symbolic inference, which follows the
+    Shape->Concat->Reshape chains of Paddle exports (onnx's own stops at them: PP-OCRv3 had
+    no estimate), else by onnx's."""
+    from onnx import shape_inference
+
+    del model.graph.value_info[:]
+    try:
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+        return SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    except Exception:  # noqa: BLE001 - fall back to onnx's inference
+        return shape_inference.infer_shapes(model)
+
+
 def plan_here(found: FoundModel, conversion: Any) -> Plan:
     """(In a worker.) The probe-set key, PGD capability and cost of one reference."""
     from modelhound.converters import load_runnable
-    from modelhound.corpus.build import spec_key
+    from modelhound.corpus.build import _normalization, probe_spec, spec_key
     from modelhound.fingerprint.binding import BoundRunnable, single_input
 
     try:
-        runnable = single_input(load_runnable(conversion, threads=1))
+        whole = load_runnable(conversion, threads=1)
+        runnable = single_input(whole)
+        domain, spec, _ = probe_spec(whole, runnable, _normalization(found), found.entry.entry)
     except ValueError as exc:
         return Plan(problem=str(exc))
     except Exception as exc:  # noqa: BLE001 - a runtime's own error on an untrusted model
@@ -108,13 +127,15 @@ def plan_here(found: FoundModel, conversion: Any) -> Plan:
         return Plan(problem=f"the runtime cannot load it ({type(exc).__name__}: {first})")
     bound = isinstance(runnable, BoundRunnable)
     if conversion.onnx is not None:
-        macs = onnx_macs(conversion.onnx)
+        macs = onnx_macs(conversion.onnx, shape=tuple(spec.shape))
     elif _native_tflite(conversion):
         macs = tflite_macs(conversion.native)
     else:
         macs = 0
-    pgd = (conversion.onnx is not None or _native_tflite(conversion)) and not bound
-    return Plan(key=spec_key(runnable.inputs[0]), pgd=pgd, macs=macs)
+    own_graph = conversion.onnx is None and conversion.runtime == "torch"  # TorchScript
+    pgd = (conversion.onnx is not None or _native_tflite(conversion) or own_graph) and not bound
+    return Plan(key=spec_key(spec, domain), pgd=pgd, macs=macs)
+
 
 
 def _native_tflite(conversion: Any) -> bool:

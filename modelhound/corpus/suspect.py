@@ -10,8 +10,9 @@ memory limited); the parent only chooses the probe sets and reads back DDVs and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
 import numpy as np
 
@@ -44,6 +45,44 @@ class SuspectRun:
     """Why behaviour could not be compared (empty when it was)."""
 
 
+#: probe inputs resized to a suspect's input size, kept per worker process:
+#: (probe id, part, height, width, channels) -> canonical rows at that size, most recent last
+_RESIZED: "OrderedDict[tuple[str, str, int, int, int], np.ndarray]" = OrderedDict()
+#: bytes of resized probe inputs a worker keeps (a 224x224 probe set's 400 rows: 240 MB)
+RESIZED_CACHE_BYTES = 768 << 20
+
+
+def at_model_size(probe_id: str, part: str, rows: Callable[[], np.ndarray],
+                  adapter: Any) -> np.ndarray:
+    """Canonical image rows of one part of a probe set (``x``, ``x_adv``, ``rest``), resized
+    and channel-matched to the adapter's input, as :meth:`InputAdapter.to_float` would:
+    once per probe set and size in this process, not once per suspect. Fed to the adapter,
+    the result maps to the same model inputs as the original rows (its own resize is then
+    the identity). ``rows`` is called only on a miss; non-image inputs and inputs already
+    at the model's size come back as they are."""
+    from modelhound.fingerprint.inputs import _match_channels, resize_bilinear
+
+    geo = adapter.geometry
+    if geo is None:
+        return rows()
+    key = (probe_id, part, geo[1], geo[2], geo[3])
+    hit = _RESIZED.get(key)
+    if hit is not None:
+        _RESIZED.move_to_end(key)
+        return hit
+    x = np.asarray(rows(), dtype=np.float32)
+    if x.ndim != 4:
+        return x
+    h, w = (geo[1] if geo[1] > 0 else x.shape[1]), (geo[2] if geo[2] > 0 else x.shape[2])
+    if (h, w) == x.shape[1:3] and geo[3] == x.shape[3]:
+        return x
+    out = _match_channels(resize_bilinear(x, h, w), geo[3])
+    _RESIZED[key] = out
+    while sum(a.nbytes for a in _RESIZED.values()) > RESIZED_CACHE_BYTES and len(_RESIZED) > 1:
+        _RESIZED.popitem(last=False)
+    return out
+
+
 def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any,
               timed: bool = False) -> tuple[Any, ...]:
     """(probe id -> DDV, probe id -> behaviour outputs, probe id -> problem): run in a
@@ -53,11 +92,11 @@ def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
 
     from modelhound.converters import load_runnable
     from modelhound.corpus.zoo import _load_pairs
+    from modelhound.fingerprint.binding import single_input
     from modelhound.fingerprint.detector import probe_inputs, sketch
+    from modelhound.fingerprint.inputs import InputAdapter
     from modelhound.fingerprint.modeldiff import compute_ddv
     from modelhound.fingerprint.profile import profile_outputs, run_canonical
-
-    from modelhound.fingerprint.binding import single_input
 
     clock = time.perf_counter
     seconds: dict[str, float] = {}
@@ -71,9 +110,16 @@ def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
         try:
             t = clock()
             pairs = _load_pairs(path)
+            adapter = InputAdapter(runnable.inputs[0], normalization)
+            if pairs.is_image and adapter.is_image:  # resized once per size per worker
+                sized = replace(pairs, x=at_model_size(probe_id, "x", lambda: pairs.x, adapter),
+                                x_adv=at_model_size(probe_id, "x_adv", lambda: pairs.x_adv,
+                                                    adapter))
+            else:
+                sized = pairs
             seconds[f"{probe_id}:inputs"] = clock() - t
             t = clock()
-            out, out_adv, _ = profile_outputs(runnable, pairs, normalization)
+            out, out_adv, _ = profile_outputs(runnable, sized, normalization)
             ddvs[probe_id] = tuple(float(v) for v in compute_ddv(out, out_adv))
             seconds[f"{probe_id}:ddv"] = clock() - t
         except Exception as exc:  # noqa: BLE001 - the runtime's error on this input, reported
@@ -83,12 +129,15 @@ def ddvs_here(conversion: Any, probes: list[tuple[str, str]], normalization: Any
             t = clock()
             # the behaviour rows begin with x and x' in batches of n, exactly as the DDV
             # ran them: their first output is taken from that run, not computed again
-            rows = probe_inputs(pairs.x, pairs.x_adv)
             seen = [np.asarray(o[0], dtype=np.float32).reshape(len(x), -1)
                     for o, x in ((out, pairs.x), (out_adv, pairs.x_adv))]
             done = sum(len(r) for r in seen)
-            rest = ([run_canonical(runnable, rows[done:], normalization, batch=pairs.n)]
-                    if len(rows) > done else [])
+            more = at_model_size(probe_id, "rest",
+                                 lambda: probe_inputs(pairs.x, pairs.x_adv)[done:], adapter) \
+                if pairs.is_image and adapter.is_image else \
+                probe_inputs(pairs.x, pairs.x_adv)[done:]
+            rest = ([run_canonical(runnable, more, normalization, batch=pairs.n)]
+                    if len(more) else [])
             outputs[probe_id] = sketch(np.concatenate(seen + rest))
             seconds[f"{probe_id}:agreement"] = clock() - t
         except Exception as exc:  # noqa: BLE001

@@ -151,6 +151,7 @@ def generate_pairs(
     pgd: PgdConfig = PgdConfig(),
     search: SearchConfig = SearchConfig(),
     subject: str = "",
+    module: object | None = None,
 ) -> PairSet:
     """ModelDiff pairs generated on one model.
 
@@ -163,6 +164,9 @@ def generate_pairs(
             the ``gradient`` extra is installed, the black-box search otherwise.
         pgd / search: settings of each method (defaults = the reference code's).
         subject: identifier of the model recorded as ``generated_on``.
+        module: a differentiable torch module computing the model itself (a TorchScript
+            model's own graph, :meth:`TorchRunnable.differentiable`); PGD runs through it
+            instead of a torch copy of the ONNX form.
     """
     from modelhound.fingerprint.gradient import gradient_available
 
@@ -176,18 +180,19 @@ def generate_pairs(
     if method is None:
         method = (
             Generator.PGD
-            if onnx_model is not None and gradient_available()
+            if (onnx_model is not None or module is not None) and gradient_available()
             else Generator.SCORE_SEARCH
         )
     x_float = adapter.to_float(seeds.data)
     if method is Generator.PGD:
-        if onnx_model is None:
-            raise ProfileError("PGD needs the model's ONNX form")
         from modelhound.fingerprint.gradient import load_differentiable, pgd_perturb
 
-        _check_onnx_input(onnx_model, adapter)
-        x_adv = pgd_perturb(load_differentiable(_fix_free_dims(onnx_model, x_float.shape)),
-                            x_float, pgd)
+        if module is None:
+            if onnx_model is None:
+                raise ProfileError("PGD needs the model's ONNX form or a differentiable module")
+            _check_onnx_input(onnx_model, adapter)
+            module = load_differentiable(_fix_free_dims(onnx_model, x_float.shape))
+        x_adv = pgd_perturb(module, x_float, pgd)
         config = repr(pgd)
     else:
         x_adv = score_search(runnable, adapter, x_float, search)

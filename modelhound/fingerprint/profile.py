@@ -76,6 +76,36 @@ def behaviour_probes(
                             probe_id=probe_id or pairs.pairs_id)
 
 
+def profile_and_probes(
+    runnable: Runnable, pairs: PairSet, normalization: Normalization | None = None,
+    subject: str = "", probe_id: str = "",
+) -> tuple[Profile, "PairProbes"]:
+    """:func:`profile_runnable` and :func:`behaviour_probes` from one pass over the probe
+    inputs: their first two batches are ``x`` and ``x'``, which the profile needs too, so
+    they run once instead of twice. The batches are those both functions run (``n`` rows
+    each), so the results are the same arrays."""
+    from modelhound.fingerprint.detector import PairProbes, probe_inputs
+
+    if len(runnable.inputs) != 1:
+        raise ProfileError(f"ModelDiff needs a single-input model, got {len(runnable.inputs)} inputs")
+    adapter = InputAdapter(runnable.inputs[0], normalization)
+    if adapter.is_image != pairs.is_image:
+        raise ProfileError(f"{adapter.spec.describe()}: pair set {pairs.pairs_id} does not fit this input")
+    x = probe_inputs(pairs.x, pairs.x_adv)
+    n = max(1, pairs.n)
+    full, rows = [], []
+    for i in range(0, len(x), n):
+        outs = runnable.run([adapter.to_model(x[i : i + n])])
+        if i < 2 * n:
+            full.append(outs)
+        rows.append(np.asarray(outs[0], dtype=np.float32).reshape(len(x[i : i + n]), -1))
+    profile = Profile(subject=subject, pairs_id=pairs.pairs_id,
+                      ddv=tuple(float(v) for v in compute_ddv(full[0], full[1])),
+                      inputs=adapter.describe())
+    probes = PairProbes.build(np.concatenate(rows), pairs.n, probe_id=probe_id or pairs.pairs_id)
+    return profile, probes
+
+
 def profile_runnable(
     runnable: Runnable,
     pairs: PairSet,

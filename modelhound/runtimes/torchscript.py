@@ -130,17 +130,65 @@ class TorchRunnable:
             parts.append(self._call([np.asarray(x[b:b + 1]) for x in inputs]))
         return [np.concatenate(parts, axis=0)]
 
+    def differentiable(self) -> Any | None:
+        """This model's own graph as a torch module for PGD: ``module(x)`` computes what
+        :meth:`run` computes on a float batch ``x`` (the sample rate held, a stateful module
+        reset first), with gradients to ``x``; its weights are frozen. None when a sample
+        of the declared shape gets no gradient through it (the graph detaches its input).
+        PGD still compares a batched pass with one-sample passes before trusting it
+        (:func:`modelhound.fingerprint.gradient.batch_mode`)."""
+        import torch
+
+        wrapper = _differentiable_module(self._module, self._extra, self._reset)
+        shape = self.inputs[0].shape
+        if all(d > 0 for d in shape[1:]):
+            x = torch.zeros((1, *shape[1:]), requires_grad=True)
+            try:
+                y = wrapper(x)
+            except Exception:  # noqa: BLE001 - torch's errors are untyped RuntimeErrors
+                return None
+            if not getattr(y, "requires_grad", False):
+                return None
+        return wrapper
+
     def _call(self, inputs: list[np.ndarray]) -> np.ndarray:
         import torch
 
         with torch.no_grad():
             out = self._module(*[torch.from_numpy(np.ascontiguousarray(x, np.float32))
                                  for x in inputs], *self._extra)
-        while isinstance(out, (tuple, list)):
-            out = out[0]
-        if isinstance(out, dict):
-            out = next(iter(out.values()))
-        return np.asarray(out.detach().numpy(), dtype=np.float32)
+        return np.asarray(_first_tensor(out).detach().numpy(), dtype=np.float32)
+
+
+def _first_tensor(out: Any) -> Any:
+    while isinstance(out, (tuple, list)):
+        out = out[0]
+    if isinstance(out, dict):
+        out = next(iter(out.values()))
+    return out
+
+
+def _differentiable_module(module: Any, extra: list[Any], reset: Any) -> Any:
+    """A ``torch.nn.Module`` around a TorchScript module (built here so that importing this
+    file does not import torch)."""
+    import torch
+
+    class Differentiable(torch.nn.Module):  # type: ignore[misc]
+        """``module(x, *extra)``'s first tensor, from the reset state."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = module
+            for p in module.parameters():
+                p.requires_grad_(False)
+
+        def forward(self, x: Any) -> Any:
+            """One batched pass with gradients to ``x``."""
+            if reset is not None:
+                reset()
+            return _first_tensor(self.inner(x, *extra))
+
+    return Differentiable()
 
 
 def open(model: NativeModel, threads: int = 1) -> TorchRunnable:  # noqa: A001 - interface verb

@@ -196,3 +196,48 @@ def test_tflite_references_run_natively_and_only_the_generator_is_converted(tmp_
     assert sparse.runtime == "litert" and not sparse.onnx_file
     assert zoo.get("face_landmark").onnx_file == landmark.onnx_file  # stored in the index
     assert zoo.profile(sparse) is not None and zoo.behaviour(sparse) is not None
+
+
+def free_conv_net(seed: int, channels: int) -> bytes:
+    """conv_net with a free height and width (``[N, 3, h, w]``), as PaddleOCR exports are."""
+    import onnx
+
+    model = onnx.load_from_string(conv_net(seed, channels, hidden=8))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "h", "w"
+    return model.SerializeToString()
+
+
+def test_free_size_references_join_the_group_of_the_size_they_are_profiled_at(tmp_path):
+    """A free-size model is planned at the size it is profiled at: PaddleOCR's classifier
+    (by its file name) at its documented 48x192, another free-size model at 224x224 like
+    the fixed 224x224 model beside it. Each size is one probe set, generated once, on the
+    cheapest model of that size."""
+    from modelhound.converters.registry import convert_here
+    from modelhound.corpus.default import _Converted
+    from modelhound.corpus.schedule import plan_here, profile_references
+
+    files = {"ch_ppocr_mobile_v2.0_cls_infer.onnx": free_conv_net(4, channels=4),
+             "det.onnx": free_conv_net(5, channels=16),
+             "fixed.onnx": conv_net(6, channels=2, hidden=8, size=224)}
+    zoo = Zoo.open(tmp_path / "zoo", create=True)
+    items = []
+    for name, data in files.items():
+        found = found_model(data, f"pkg/models/{name}")
+        conv = convert_here(found)
+        assert conv.runnable, conv.reason
+        ref = add_reference(zoo, found, pool=_Converted(conv), name=name.split(".")[0],
+                            settings=ProfileSettings(profile=False))
+        items.append((ref, found, conv))
+    plans = {ref.name: plan_here(found, conv) for ref, found, conv in items}
+    assert plans["ch_ppocr_mobile_v2"].key == "image:48x192x3"
+    assert plans["det"].key == plans["fixed"].key == "image:224x224x3"
+    assert 0 < plans["fixed"].macs < plans["det"].macs  # counted at 224x224, not unknown
+    refs = {r.name: r for r in profile_references(zoo, items, jobs=2, settings=SMALL)}
+    cls, det, fixed = refs["ch_ppocr_mobile_v2"], refs["det"], refs["fixed"]
+    assert det.probe_id == fixed.probe_id != cls.probe_id
+    assert zoo.pairs(cls.probe_id).x.shape == (6, 48, 192, 3)
+    assert zoo.pairs(det.probe_id).x.shape == (6, 224, 224, 3)
+    assert det.profile_note.startswith("pgd pairs generated on fixed")
+    assert "resolved to 224x224" in det.profile_note
+    assert "resolved to 48x192 (documented" in cls.profile_note

@@ -58,3 +58,35 @@ def test_resizing_in_chunks_is_the_whole_batch_arithmetic() -> None:
     rows = images[:, y0] * (1 - wy)[None, :, None, None] + images[:, y1] * wy[None, :, None, None]
     whole = rows[:, :, x0] * (1 - wx)[None, None, :, None] + rows[:, :, x1] * wx[None, None, :, None]
     np.testing.assert_array_equal(got, whole.astype(np.float32))
+
+
+def test_resized_probe_inputs_are_cached_per_size_and_give_identical_rows(tmp_path: Path) -> None:
+    """A worker resizes a probe set once per input size: a second suspect of the same size
+    reads the cached rows, and its DDV and behaviour rows equal a run with no cache."""
+    from modelhound.corpus import suspect
+
+    data = (FIXTURES / "models" / "tflite" / "mediapipe-0.10.14" / "hand_recrop.tflite").read_bytes()
+    conv = native_here(_found(data))
+    rng = np.random.default_rng(2)
+    x = rng.uniform(size=(5, 40, 48, 3)).astype(np.float32)
+    pairs = PairSet("test", x, np.clip(x - 0.03, 0, 1), True, Generator.PGD, "g",
+                    "x:1x40x48x3:float32", "PgdConfig()")
+    save_pairs(tmp_path / "q.npz", pairs)
+    probes = [("q", str(tmp_path / "q.npz"))]
+    suspect._RESIZED.clear()
+    cold = ddvs_here(conv, probes, None)
+    cached = {k: v for k, v in suspect._RESIZED.items() if k[0] == "q"}
+    assert sorted(k[1:] for k in cached) == [(p, 256, 256, 3) for p in ("rest", "x", "x_adv")]
+    assert cached[("q", "x", 256, 256, 3)].shape == (5, 256, 256, 3)
+    warm = ddvs_here(conv, probes, None)  # served from the cache
+    assert warm[0] == cold[0] and not warm[2]
+    np.testing.assert_array_equal(warm[1]["q"], cold[1]["q"])
+    suspect._RESIZED.clear()
+    suspect.RESIZED_CACHE_BYTES, budget = 0, suspect.RESIZED_CACHE_BYTES
+    try:  # no room: every call resizes again, same rows
+        uncached = ddvs_here(conv, probes, None)
+        assert len(suspect._RESIZED) <= 1
+    finally:
+        suspect.RESIZED_CACHE_BYTES = budget
+    assert uncached[0] == cold[0]
+    np.testing.assert_array_equal(uncached[1]["q"], cold[1]["q"])

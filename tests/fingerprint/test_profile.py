@@ -67,3 +67,28 @@ def test_tampered_or_foreign_pairs_are_refused(tmp_path: Path) -> None:
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ProfileError):
         load_pairs(tmp_path / "junk.npz")
+
+
+def test_one_pass_profile_and_probes_equal_the_two_separate_passes() -> None:
+    """The zoo runs x and x' once for both the DDV and the behaviour probes; a reference
+    stores exactly what the two separate functions give (MediaPipe's iris_landmark in
+    LiteRT: two outputs, so the DDV's flattened outputs and the probes' first output
+    differ)."""
+    from modelhound.converters.runtimes import LiteRTRunnable
+    from modelhound.fingerprint.profile import (
+        behaviour_probes, profile_and_probes, profile_runnable)
+    from tests.conftest import fixture_path
+
+    runnable = LiteRTRunnable(fixture_path("models", "tflite", "mediapipe-0.10.14",
+                                           "iris_landmark.tflite").read_bytes())
+    assert len(runnable.outputs) == 2
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(12, 64, 64, 3)).astype(np.float32)
+    pairs = PairSet("seeds", x, np.clip(x + rng.uniform(-0.06, 0.06, x.shape), 0, 1)
+                    .astype(np.float32), True, Generator.PGD, "m", "", "")
+    profile, probes = profile_and_probes(runnable, pairs, subject="iris", probe_id="p1")
+    assert profile == profile_runnable(runnable, pairs, subject="iris")
+    alone = behaviour_probes(runnable, pairs, probe_id="p1")
+    assert probes.hard == alone.hard and probes.n_pairs == alone.n_pairs == 12
+    assert np.array_equal(probes.outputs, alone.outputs)
+    assert len(probes.outputs) == 4 * 12  # seeds, twins and 2n CutMix rows
