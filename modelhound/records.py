@@ -22,6 +22,7 @@ class ModelFormat(str, enum.Enum):
     ONNX = "onnx"
     CAFFE = "caffe"
     TF_GRAPHDEF = "tf-graphdef"
+    TF_SAVED_MODEL = "tf-savedmodel"
     NCNN = "ncnn"
     MNN = "mnn"
     PYTORCH = "pytorch"
@@ -50,6 +51,8 @@ RUNNABLE_FORMATS = frozenset(
      # in their own runtimes (modelhound.runtimes)
      ModelFormat.NCNN, ModelFormat.MNN, ModelFormat.PYTORCH, ModelFormat.ORT,
      ModelFormat.KERAS_H5, ModelFormat.TFJS,
+     # frozen from its serving signature, then as a TF GraphDef (modelhound.converters.savedmodel)
+     ModelFormat.TF_SAVED_MODEL,
      # Paddle inference models through paddle2onnx's C++ core (modelhound.converters.paddle)
      ModelFormat.PADDLE}
 )

@@ -62,6 +62,7 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
         ModelFormat.MNN: _mnn,
         ModelFormat.ORT: _ort,
         ModelFormat.PADDLE: _paddle,
+        ModelFormat.TF_SAVED_MODEL: _savedmodel,
     }
     reader = readers.get(fmt)
     if reader is None:
@@ -547,6 +548,12 @@ def _tfjs(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[
     return [NamedTensor(name, values, stored)
             for name, values, stored in tfjs.read_weights(data, companions)
             if stored not in ("int32", "bool")]
+
+
+def _savedmodel(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
+    from modelhound.extractor.formats import savedmodel
+
+    return [NamedTensor(n, v, d) for n, v, d in savedmodel.read_weights(companions)]
 
 
 # --- Paddle -------------------------------------------------------------------------------
