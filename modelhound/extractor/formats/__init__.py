@@ -106,4 +106,6 @@ def describe(sniffed: Sniffed, data: bytes) -> ModelInfo | None:
         return tfjs.describe(data)
     if fmt is ModelFormat.MNN:
         return mnn.describe(data)
+    if fmt is ModelFormat.TF_SAVED_MODEL:
+        return savedmodel.describe(data)
     return None
