@@ -61,11 +61,12 @@ def originals(found: FoundModel, others: Sequence[FoundModel]) -> list[tuple[Fou
 
 def _layout(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """``x`` (the original's input) laid out for ``spec``: same shape, an axis order that
-    gives its shape (free dimensions match anything), or a plain reshape of equal size."""
+    gives its shape (free dimensions match anything, the batch axis stays), or a plain
+    reshape of equal size."""
     want = spec.shape
 
-    def fits(shape: tuple[int, ...]) -> bool:
-        return len(shape) == len(want) and all(w < 0 or w == s for s, w in zip(shape, want))
+    def fits(shape: tuple[int, ...]) -> bool:  # axis 0 is the batch, free in every Runnable
+        return len(shape) == len(want) and all(w < 0 or w == s for s, w in zip(shape[1:], want[1:]))
 
     if fits(x.shape):
         return x
