@@ -193,19 +193,21 @@ class Analyzer:
             meta = hit[0]
         else:
             meta = {"reference": "", "error": None}
-            found_originals = originals(found, others)
-            if found_originals:
-                original, kind = found_originals[0]
-                meta["reference"] = (f"{original.entry.entry} ({original.entry.format.value}, "
-                                     f"{kind})")
+            failed = ""
+            for original, kind in originals(found, others):  # the first that runs decides
+                reference = f"{original.entry.entry} ({original.entry.format.value}, {kind})"
                 try:
                     error = self.pool().call(f"{check_here.__module__}:check_here", found,
                                              original)
-                    meta["error"] = error if error == error and error != float("inf") else None
-                    if meta["error"] is None:
-                        meta["reference"] += ": outputs do not line up"
                 except WorkerCallError as exc:
-                    meta["reference"] += f": check failed ({exc})"
+                    failed = failed or f"{reference}: not checked ({exc})"
+                    continue
+                meta["reference"] = reference
+                meta["error"] = error if error == error and error != float("inf") else None
+                if meta["error"] is None:
+                    meta["reference"] += ": outputs do not line up"
+                break
+            meta["reference"] = meta["reference"] or failed
             if self.cache is not None and not any(t in meta["reference"] for t in TRANSIENT):
                 self.cache.put("second-path", key, meta)
         if not meta["reference"]:

@@ -126,8 +126,9 @@ def check_here(found: FoundModel, original: FoundModel) -> float:
     theirs = native_here(original) if original.entry.format is ModelFormat.TFLITE \
         else convert_here(original)
     for c, f in ((mine, found), (theirs, original)):
-        if not c.runnable:
-            raise ConversionError(f"{f.entry.entry}: {c.reason}")
+        if not c.runnable:  # the reason names the entry
+            raise ConversionError(c.reason if f.entry.entry in c.reason
+                                  else f"{f.entry.entry}: {c.reason}")
     return compare(load_runnable(mine, native=True), load_runnable(theirs, native=True))
 
 

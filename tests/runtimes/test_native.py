@@ -167,6 +167,21 @@ def test_scan_rows_give_the_fidelity_error_against_the_original_in_the_same_app(
                  str(tmp_path / "alone.db"), "--no-table"]) == 0
     r = {r["entry"]: r for r in csv.DictReader(out.open())}["digits.mnn"]
     assert (r["runnable"], r["fidelity_reference"], r["conversion_rel_error"]) == ("yes", "", "")
+    # the real MTCNN pair: the app's ncnn det1 beside facenet-pytorch's state dict of the
+    # same weights, which holds no network code: named, but no error can be measured
+    mtcnn = tmp_path / "mtcnn"
+    mtcnn.mkdir()
+    for name in ("mtcnn-det1.param", "mtcnn-det1.bin"):
+        shutil.copy(fixture_path("models", "ncnn", name), mtcnn)
+    shutil.copy(fixture_path("models", "pytorch", "facenet-pytorch-mtcnn-pnet.pt"), mtcnn)
+    out = tmp_path / "mtcnn.csv"
+    assert main(["scan", str(mtcnn), "--no-match", "--csv", str(out), "--db",
+                 str(tmp_path / "mtcnn.db"), "--no-table"]) == 0
+    r = {r["entry"]: r for r in csv.DictReader(out.open())}["mtcnn-det1.param"]
+    assert r["runnable"] == "yes" and r["conversion_rel_error"] == ""
+    assert r["fidelity_reference"].startswith(
+        "facenet-pytorch-mtcnn-pnet.pt (pytorch, identical-weights): not checked")
+    assert "weights-only" in r["fidelity_reference"]
 
 
 def test_second_path_check_catches_a_copy_whose_weights_changed(copies: dict[str, bytes]) -> None:
