@@ -50,7 +50,17 @@ def frozen_graph(found: FoundModel) -> tuple[bytes, str, float | None]:
         convert_variables_to_constants_v2,
     )
 
+    from modelhound.converters.tf_safety import savedmodel_writes
+
     where = found.entry.entry
+    try:
+        unsafe = savedmodel_writes(found.data)
+    except Exception as exc:  # noqa: BLE001 - DecodeError & co. on a malformed file
+        raise ConversionError(f"{where}: not a SavedModel TensorFlow can parse: "
+                              f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+    if unsafe:
+        raise ConversionError(f"{where}: not run: loading or calling it could execute ops that "
+                              f"write files or run Python ({', '.join(unsafe)})")
     with tempfile.TemporaryDirectory(prefix="modelhound-savedmodel-") as folder:
         _write(found, folder)
         try:

@@ -129,3 +129,36 @@ def test_a_scan_matches_the_saved_model_to_its_tflite_copy(built: dict, tmp_path
     assert (r["match"], r["verdict"]) == ("digits-lite", "reused"), r["match_evidence"]
     assert "weights: identical-weights" in r["match_evidence"]
     assert float(r["similarity"]) >= 0.98, r["match_evidence"]
+
+
+def test_graphs_that_write_files_are_never_run(tmp_path: Path) -> None:
+    """A SavedModel whose signature writes a file, and a frozen graph with a WriteFile sink:
+    refused with the op named, and the file is never written."""
+    target = tmp_path / "victim.txt"
+    target.write_text("the user's file")
+
+    class Writer(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32)])
+        def serve(self, x):  # type: ignore[no-untyped-def]
+            tf.io.write_file(str(target), tf.strings.as_string(tf.reduce_sum(x)))
+            return {"y": x * 2.0}
+
+    folder = tmp_path / "writer"
+    module = Writer()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    apk = tmp_path / "writer.apk"
+    apk.write_bytes(builders.apk([(f"assets/w/{p.relative_to(folder).as_posix()}", p.read_bytes())
+                                  for p in sorted(folder.rglob("*")) if p.is_file()]))
+    conversion = convert_here(_saved(apk))
+    assert not conversion.runnable and "WriteFile" in conversion.reason, conversion.reason
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (None, 4), name="x")
+        tf.identity(x * 2.0, name="y")
+        tf.io.write_file(str(target), tf.strings.as_string(tf.reduce_sum(x)), name="leak")
+    pb = tmp_path / "frozen.pb"
+    pb.write_bytes(graph.as_graph_def().SerializeToString())
+    (found,) = extract(str(pb)).models
+    conversion = convert_here(found)
+    assert not conversion.runnable and "WriteFile" in conversion.reason, conversion.reason
+    assert target.read_text() == "the user's file"
