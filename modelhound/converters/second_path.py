@@ -1,4 +1,4 @@
-"""Fidelity of a model that runs only in its own runtime (ncnn, MNN), against a second path.
+"""Fidelity of a model that runs only in its own runtime (ncnn, MNN...), against a second path.
 
 A TFLite, GraphDef or Caffe model is checked against its ONNX form. An ncnn or MNN model has
 no ONNX form, but an app often ships the network it was converted from as well (an ONNX,
@@ -19,8 +19,10 @@ import numpy as np
 
 from modelhound.records import FoundModel, ModelFormat, TensorSpec
 
-#: formats whose only path is their own runtime
-CHECKED = frozenset({ModelFormat.NCNN, ModelFormat.MNN})
+#: formats whose conversion has no reference to be checked against: their own runtime is
+#: the only path (ncnn, MNN, TorchScript, ORT, Keras, tfjs layers), or paddle2onnx's ONNX
+CHECKED = frozenset({ModelFormat.NCNN, ModelFormat.MNN, ModelFormat.PYTORCH, ModelFormat.ORT,
+                     ModelFormat.KERAS_H5, ModelFormat.TFJS, ModelFormat.PADDLE})
 #: weight kinds that make another model of the app the same network
 SAME_NETWORK = ("identical-weights", "near-identical", "half-precision")
 #: at most this many models of an app are compared by weights per checked model
@@ -31,7 +33,8 @@ _LAYOUTS = ((0, 1, 2, 3), (0, 3, 1, 2), (0, 2, 3, 1))
 
 def originals(found: FoundModel, others: Sequence[FoundModel]) -> list[tuple[FoundModel, str]]:
     """(model, weight kind) of the app's other models, of a runnable format other than
-    ``found``'s, that hold the same network by weights; closest parameter count first."""
+    ``found``'s, that hold the same network by weights: formats with a checked path of
+    their own first (ONNX, TFLite...), then closest parameter count."""
     from modelhound.errors import ExtractError
     from modelhound.extractor.tensors import read_tensors
     from modelhound.fingerprint.weights import compare_weights
@@ -40,8 +43,9 @@ def originals(found: FoundModel, others: Sequence[FoundModel]) -> list[tuple[Fou
         return (f.entry.info.param_count or 0) if f.entry.info else 0
 
     pool = [o for o in others if o.entry.format.runnable and o.entry.format is not found.entry.format
-            and o.entry.format not in CHECKED and o.entry.sha256 != found.entry.sha256]
-    pool.sort(key=lambda o: (abs(params(o) - params(found)), o.entry.entry))
+            and o.entry.sha256 != found.entry.sha256]
+    pool.sort(key=lambda o: (o.entry.format in CHECKED, abs(params(o) - params(found)),
+                             o.entry.entry))
     try:
         mine = read_tensors(found.entry.format, found.entry.subformat, found.data, found.companions)
     except ExtractError:
