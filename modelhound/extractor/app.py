@@ -30,6 +30,7 @@ from modelhound.extractor.manifest import (
     parse_proto_manifest,
     parse_xapk_manifest,
 )
+from modelhound.extractor.named import attach_named
 from modelhound.extractor.runtimes import runtime_of
 from modelhound.records import (
     AppInfo,
@@ -466,49 +467,6 @@ class _Walk:
             self.found(member, data, sniffed, info, companions, reason)
         self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
 
-    def pair_named(self, items: list[tuple[Member, bytes, Sniffed]], what: str,
-                   wanted: Callable[[str, bytes, list[str]], list[str]],
-                   describe: Callable[[bytes, dict[str, bytes]], ModelInfo]) -> None:
-        """Attach to each model the files it names by path (``wanted``: from the model's
-        entry, bytes and the unclaimed paths), then describe it with them: tfjs weight shards,
-        SavedModel variables."""
-        taken: set[int] = set()
-        for member, data, sniffed in items:
-            try:
-                paths = wanted(member.path, data, [u.member.path for u in self.unknowns])
-            except ExtractError as e:
-                self.unreadable(member, str(e), sniffed.format, sniffed.subformat, sniffed.evidence)
-                continue
-            companions: dict[str, bytes] = {}
-            missing = []
-            for path in paths:
-                pick = next((i for i, u in enumerate(self.unknowns)
-                             if i not in taken and u.member.path == path), None)
-                if pick is None:
-                    missing.append(path)
-                    continue
-                taken.add(pick)
-                try:
-                    companions[path] = read_all(self.unknowns[pick].member, self.budget)
-                except ExtractError as e:
-                    missing.append(f"{path} ({e})")
-            try:
-                info = describe(data, companions)
-            except ExtractError as e:
-                self.unreadable(member, str(e), sniffed.format, sniffed.subformat, sniffed.evidence)
-                continue
-            reason = ""
-            if missing:
-                reason = f"{what} missing: {', '.join(missing[:4])}" + (
-                    f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-            elif not paths:
-                reason = f"topology only: names no {what}"
-            if companions:
-                sniffed = replace(sniffed, evidence=f"{sniffed.evidence}; {len(companions)} "
-                                                    f"{what} files beside it")
-            self.found(member, data, sniffed, info, companions, reason)
-        self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
-
     def pair_paddle(self) -> None:
         """Attach each Paddle program's parameters file: the same stem with ``.pdiparams`` or
         ``.params``, else ``__params__`` / ``params`` in the same folder (how Paddle saves
@@ -532,10 +490,10 @@ class _Walk:
         suspects."""
         self.pair_caffe()
         self.pair_ncnn()
-        self.pair_named(self.tfjs, "weight shards", lambda e, d, _: tfjs.shard_paths(e, d),
-                        lambda d, _: tfjs.describe(d))
-        self.pair_named(self.saved, "variables", lambda e, _, have: savedmodel.companion_paths(
-            e, have), savedmodel.describe)
+        attach_named(self, self.tfjs, "weight shards", lambda e, d, _: tfjs.shard_paths(e, d),
+                     lambda d, _: tfjs.describe(d))
+        attach_named(self, self.saved, "variables",
+                     lambda e, _, have: savedmodel.companion_paths(e, have), savedmodel.describe)
         self.pair_paddle()
         self.flag_suspects()
 
