@@ -21,6 +21,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from modelhound.errors import ExtractError
+from modelhound.extractor.formats import savedmodel
 from modelhound.records import ModelFormat
 
 #: tensors smaller than this are shape bookkeeping, not learned weights
@@ -62,7 +63,8 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
         ModelFormat.MNN: _mnn,
         ModelFormat.ORT: _ort,
         ModelFormat.PADDLE: _paddle,
-        ModelFormat.TF_SAVED_MODEL: _savedmodel,
+        ModelFormat.TF_SAVED_MODEL: lambda d, s, c: [NamedTensor(*t)
+                                                     for t in savedmodel.read_weights(c)],
     }
     reader = readers.get(fmt)
     if reader is None:
@@ -548,12 +550,6 @@ def _tfjs(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[
     return [NamedTensor(name, values, stored)
             for name, values, stored in tfjs.read_weights(data, companions)
             if stored not in ("int32", "bool")]
-
-
-def _savedmodel(data: bytes, subformat: str, companions: Mapping[str, bytes]) -> list[NamedTensor]:
-    from modelhound.extractor.formats import savedmodel
-
-    return [NamedTensor(n, v, d) for n, v, d in savedmodel.read_weights(companions)]
 
 
 # --- Paddle -------------------------------------------------------------------------------
