@@ -42,8 +42,8 @@ def originals(found: FoundModel, others: Sequence[FoundModel]) -> list[tuple[Fou
     def params(f: FoundModel) -> int:
         return (f.entry.info.param_count or 0) if f.entry.info else 0
 
-    pool = [o for o in others if o.entry.format.runnable and o.entry.format is not found.entry.format
-            and o.entry.sha256 != found.entry.sha256]
+    pool = [o for o in others if o.entry.format.runnable
+            and o.entry.format is not found.entry.format and o.entry.sha256 != found.entry.sha256]
     pool.sort(key=lambda o: (o.entry.format in CHECKED, abs(params(o) - params(found)),
                              o.entry.entry))
     try:

@@ -43,7 +43,9 @@ def match(head: bytes, name: str, size: int) -> Sniffed | None:
     """SavedModel protobuf: schema version 1, then a MetaGraphDef whose MetaInfoDef opens
     with the stripped op list (a TF-style op name) or a meta-graph version string."""
     top = pw.head_fields(head, limit=2)
-    if not top or len(top) < 2 or (top[0].number, top[0].wire_type, top[0].value) != (1, pw.VARINT, 1):
+    if not top or len(top) < 2:
+        return None
+    if (top[0].number, top[0].wire_type, top[0].value) != (1, pw.VARINT, 1):
         return None
     if (top[1].number, top[1].wire_type) != (2, pw.LEN):
         return None
