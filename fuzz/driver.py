@@ -37,7 +37,7 @@ from typing import Callable, Iterator
 #: harnesses, one per entry point that reads untrusted bytes (module names in fuzz/harnesses)
 HARNESSES: tuple[str, ...] = (
     "archive", "tflite", "onnx", "caffe", "graphdef", "ncnn", "misc", "pytorch", "keras",
-    "manifest", "arsc", "store", "zoo",
+    "manifest", "arsc", "store", "zoo", "savedmodel",
 )
 #: seconds one input may take
 TIME_BOUND = 5

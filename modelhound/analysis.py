@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelhound.cache import TRANSIENT
+from modelhound.converters.second_path import CHECKED
 from modelhound.extractor import Extraction
 from modelhound.records import FoundModel, ModelAnalysis, ModelFormat, Status
 
@@ -167,5 +168,49 @@ class Analyzer:
             key = found.entry.sha256 + "|" + ",".join(sorted(found.companions))
             if key not in self._cache:
                 self._cache[key] = self._analyse(found)
-            out.append((found.entry.entry, self._cache[key]))
+            analysis = self._cache[key]
+            if self.convert and found.entry.format in CHECKED and analysis.runnable \
+                    and analysis.conversion_rel_error is None:
+                analysis = self._second_path(found, analysis, extraction.models)
+            out.append((found.entry.entry, analysis))
         return tuple(out)
+
+    def _second_path(self, found: FoundModel, analysis: ModelAnalysis,
+                     models: tuple[FoundModel, ...]) -> ModelAnalysis:
+        """An ncnn / MNN model's fidelity error against the network it was converted from,
+        when the same app ships that too (see :mod:`modelhound.converters.second_path`).
+        Remembered across scans under the model and the app's other models."""
+        from modelhound.cache import model_key
+        from modelhound.converters.pool import WorkerCallError
+        from modelhound.converters.second_path import check_here, originals
+
+        others = [m for m in models if m is not found and m.entry.status is Status.OK]
+        key = {**model_key(found.entry.sha256, found.companions),
+               "others": sorted([m.entry.sha256, m.entry.format.value, m.entry.entry]
+                                for m in others)}
+        hit = self.cache.get("second-path", key) if self.cache is not None else None
+        if hit is not None:
+            meta = hit[0]
+        else:
+            meta = {"reference": "", "error": None}
+            failed = ""
+            for original, kind in originals(found, others):  # the first that runs decides
+                reference = f"{original.entry.entry} ({original.entry.format.value}, {kind})"
+                try:
+                    error = self.pool().call(f"{check_here.__module__}:check_here", found,
+                                             original)
+                except WorkerCallError as exc:
+                    failed = failed or f"{reference}: not checked ({exc})"
+                    continue
+                meta["reference"] = reference
+                meta["error"] = error if error == error and error != float("inf") else None
+                if meta["error"] is None:
+                    meta["reference"] += ": outputs do not line up"
+                break
+            meta["reference"] = meta["reference"] or failed
+            if self.cache is not None and not any(t in meta["reference"] for t in TRANSIENT):
+                self.cache.put("second-path", key, meta)
+        if not meta["reference"]:
+            return analysis
+        return replace(analysis, conversion_rel_error=meta["error"],
+                       fidelity_reference=meta["reference"])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 #: Version of the row/JSON layout written by the reports. Bump it when a column changes.
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
 
 
 class ModelFormat(str, enum.Enum):
@@ -22,6 +22,7 @@ class ModelFormat(str, enum.Enum):
     ONNX = "onnx"
     CAFFE = "caffe"
     TF_GRAPHDEF = "tf-graphdef"
+    TF_SAVED_MODEL = "tf-savedmodel"
     NCNN = "ncnn"
     MNN = "mnn"
     PYTORCH = "pytorch"
@@ -50,6 +51,8 @@ RUNNABLE_FORMATS = frozenset(
      # in their own runtimes (modelhound.runtimes)
      ModelFormat.NCNN, ModelFormat.MNN, ModelFormat.PYTORCH, ModelFormat.ORT,
      ModelFormat.KERAS_H5, ModelFormat.TFJS,
+     # frozen from its serving signature, then as a TF GraphDef (modelhound.converters.savedmodel)
+     ModelFormat.TF_SAVED_MODEL,
      # Paddle inference models through paddle2onnx's C++ core (modelhound.converters.paddle)
      ModelFormat.PADDLE}
 )
@@ -205,6 +208,9 @@ class ModelAnalysis:
     """None when conversion was not attempted."""
     runtime: str = ""
     conversion_rel_error: float | None = None
+    fidelity_reference: str = ""
+    """What ``conversion_rel_error`` was measured against when that is not the model's own
+    ONNX form: an original of the same network in the same app (ncnn, MNN)."""
     not_runnable_reason: str = ""
     conversion_note: str = ""
     matched: bool = False

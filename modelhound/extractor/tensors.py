@@ -21,6 +21,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from modelhound.errors import ExtractError
+from modelhound.extractor.formats import savedmodel
 from modelhound.records import ModelFormat
 
 #: tensors smaller than this are shape bookkeeping, not learned weights
@@ -62,6 +63,8 @@ def read_tensors(fmt: ModelFormat, subformat: str, data: bytes,
         ModelFormat.MNN: _mnn,
         ModelFormat.ORT: _ort,
         ModelFormat.PADDLE: _paddle,
+        ModelFormat.TF_SAVED_MODEL: lambda d, s, c: [NamedTensor(*t)
+                                                     for t in savedmodel.read_weights(c)],
     }
     reader = readers.get(fmt)
     if reader is None:

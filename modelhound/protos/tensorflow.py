@@ -56,6 +56,53 @@ MESSAGES: dict[str, list[tuple[Any, ...]]] = {
         ("optional", "VersionDef", "versions", 4),
         ("optional", "int32", "version", 3),
     ],
+    # SavedModel (tensorflow/core/protobuf/{saved_model,meta_graph}.proto): what a scan
+    # reads without TensorFlow: tags, signatures and the ops of the graph and its functions
+    "FunctionDef": [("repeated", "NodeDef", "node_def", 3)],
+    "FunctionDefLibrary": [("repeated", "FunctionDef", "function", 1)],
+    "SavedGraphDef": [
+        ("repeated", "NodeDef", "node", 1),
+        ("optional", "FunctionDefLibrary", "library", 2),
+        ("optional", "VersionDef", "versions", 4),
+    ],
+    "TensorInfo": [
+        ("optional", "string", "name", 1),
+        ("optional", "int32", "dtype", 2),
+        ("optional", "TensorShapeProto", "tensor_shape", 3),
+    ],
+    "TensorInfoEntry": [("optional", "string", "key", 1), ("optional", "TensorInfo", "value", 2)],
+    "SignatureDef": [
+        ("repeated", "TensorInfoEntry", "inputs", 1),
+        ("repeated", "TensorInfoEntry", "outputs", 2),
+        ("optional", "string", "method_name", 3),
+    ],
+    "SignatureEntry": [("optional", "string", "key", 1), ("optional", "SignatureDef", "value", 2)],
+    "MetaInfoDef": [
+        ("repeated", "string", "tags", 4),
+        ("optional", "string", "tensorflow_version", 5),
+    ],
+    "MetaGraphDef": [
+        ("optional", "MetaInfoDef", "meta_info_def", 1),
+        ("optional", "SavedGraphDef", "graph_def", 2),
+        ("repeated", "SignatureEntry", "signature_def", 5),
+    ],
+    "SavedModel": [
+        ("optional", "int64", "saved_model_schema_version", 1),
+        ("repeated", "MetaGraphDef", "meta_graphs", 2),
+    ],
+    # the variables' index (tensorflow/core/protobuf/tensor_bundle.proto)
+    "BundleHeaderProto": [
+        ("optional", "int32", "num_shards", 1),
+        ("optional", "int32", "endianness", 2),
+    ],
+    "BundleEntryProto": [
+        ("optional", "int32", "dtype", 1),
+        ("optional", "TensorShapeProto", "shape", 2),
+        ("optional", "int32", "shard_id", 3),
+        ("optional", "int64", "offset", 4),
+        ("optional", "int64", "size", 5),
+        ("repeated", "bytes", "slices", 7),
+    ],
 }
 
 #: tensorflow DataType enum -> numpy dtype name

@@ -17,7 +17,8 @@ COLUMNS: tuple[str, ...] = (
     "apk", "apk_sha256", "package", "version", "version_code", "app_label", "min_sdk",
     "target_sdk", "runtimes", "entry", "format", "subformat", "model_sha256", "size_bytes",
     "inputs", "outputs", "ops", "params", "quantization", "status", "reason", "evidence",
-    "companions", "runnable", "runtime", "conversion_rel_error", "not_runnable_reason",
+    "companions", "runnable", "runtime", "conversion_rel_error", "fidelity_reference",
+    "not_runnable_reason",
     "apps_with_same_model", "match", "verdict", "reuse_type", "confidence", "similarity",
     "weight_similarity", "agreement", "structure", "match_evidence",
 )
@@ -61,7 +62,7 @@ _EMPTY_MODEL: Row = {
 
 
 def _analysis_cells(a: ModelAnalysis | None) -> Row:
-    row: Row = {"runnable": "", "runtime": "", "conversion_rel_error": None,
+    row: Row = {"runnable": "", "runtime": "", "conversion_rel_error": None, "fidelity_reference": "",
                 "not_runnable_reason": "", "match": "", "verdict": "", "reuse_type": "",
                 "confidence": None, "similarity": None, "weight_similarity": None,
                 "agreement": None, "structure": None, "match_evidence": ""}
@@ -70,6 +71,7 @@ def _analysis_cells(a: ModelAnalysis | None) -> Row:
     if a.runnable is not None:
         row.update(runnable="yes" if a.runnable else "no", runtime=a.runtime,
                    conversion_rel_error=a.conversion_rel_error,
+                   fidelity_reference=a.fidelity_reference,
                    not_runnable_reason=a.not_runnable_reason)
     if a.matched:
         row.update(match=a.match, verdict=a.verdict, reuse_type=a.reuse_type,

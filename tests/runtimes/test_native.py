@@ -136,3 +136,69 @@ def test_graph_only_files_are_reported_and_never_fingerprinted(zoo_dir: Path, tm
             assert r["runnable"] == "no" and "graph-only" in r["not_runnable_reason"], entry
             assert r["similarity"] == "" and r["agreement"] == "", entry
             assert r["verdict"] == "not-reused", entry
+
+
+@pytest.mark.slow
+def test_scan_rows_give_the_fidelity_error_against_the_original_in_the_same_app(
+        copies: dict[str, bytes], tmp_path: Path) -> None:
+    app = tmp_path / "app-with-original"
+    app.mkdir()
+    (app / "digits.mnn").write_bytes(copies["mnn"])
+    (app / "det.param").write_bytes(copies["param"])
+    (app / "det.bin").write_bytes(copies["bin"])
+    (app / "mnist.tflite").write_bytes(copies["tflite"])
+    shutil.copy(fixture_path("models", "tflite", "leschiera-stress-model-v1.tflite"), app)
+    out = tmp_path / "rows.csv"
+    assert main(["scan", str(app), "--no-match", "--csv", str(out), "--db",
+                 str(tmp_path / "rows.db"), "--no-table"]) == 0
+    rows = {r["entry"]: r for r in csv.DictReader(out.open())}
+    for entry in ("digits.mnn", "det.param"):
+        r = rows[entry]
+        assert r["runnable"] == "yes", r["not_runnable_reason"]
+        assert r["fidelity_reference"] == "mnist.tflite (tflite, identical-weights)"
+        assert float(r["conversion_rel_error"]) < TOLERANCE
+    # without the original beside it, there is no second path and no error to report
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "digits.mnn").write_bytes(copies["mnn"])
+    shutil.copy(fixture_path("models", "tflite", "leschiera-stress-model-v1.tflite"), alone)
+    out = tmp_path / "alone.csv"
+    assert main(["scan", str(alone), "--no-match", "--csv", str(out), "--db",
+                 str(tmp_path / "alone.db"), "--no-table"]) == 0
+    r = {r["entry"]: r for r in csv.DictReader(out.open())}["digits.mnn"]
+    assert (r["runnable"], r["fidelity_reference"], r["conversion_rel_error"]) == ("yes", "", "")
+    # the real MTCNN pair: the app's ncnn det1 beside facenet-pytorch's state dict of the
+    # same weights, which holds no network code: named, but no error can be measured
+    mtcnn = tmp_path / "mtcnn"
+    mtcnn.mkdir()
+    for name in ("mtcnn-det1.param", "mtcnn-det1.bin"):
+        shutil.copy(fixture_path("models", "ncnn", name), mtcnn)
+    shutil.copy(fixture_path("models", "pytorch", "facenet-pytorch-mtcnn-pnet.pt"), mtcnn)
+    out = tmp_path / "mtcnn.csv"
+    assert main(["scan", str(mtcnn), "--no-match", "--csv", str(out), "--db",
+                 str(tmp_path / "mtcnn.db"), "--no-table"]) == 0
+    r = {r["entry"]: r for r in csv.DictReader(out.open())}["mtcnn-det1.param"]
+    assert r["runnable"] == "yes" and r["conversion_rel_error"] == ""
+    assert r["fidelity_reference"].startswith(
+        "facenet-pytorch-mtcnn-pnet.pt (pytorch, identical-weights): not checked")
+    assert "weights-only" in r["fidelity_reference"]
+
+
+def test_second_path_check_catches_a_copy_whose_weights_changed(copies: dict[str, bytes]) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    from modelhound.converters.registry import convert_here
+    from modelhound.converters.runtimes import LiteRTRunnable
+    from modelhound.converters.second_path import compare
+    from tests.corpus.helpers import found_model
+
+    original = LiteRTRunnable(copies["tflite"])
+    faithful = ncnn.open(NativeModel(copies["param"], "param", {"d.bin": copies["bin"]}))
+    assert compare(faithful, original) < TOLERANCE
+    model = onnx.load_model_from_string(convert_here(found_model(copies["tflite"], "m.tflite")).onnx)
+    biggest = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    biggest.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(biggest) * 1.05, biggest.name))
+    param, weights = variants.to_ncnn(model.SerializeToString(), (1, 28, 28, 1))
+    changed = ncnn.open(NativeModel(param, "param", {"d.bin": weights}))
+    assert compare(changed, original) > TOLERANCE

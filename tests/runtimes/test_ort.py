@@ -38,3 +38,13 @@ def test_ort_format_copy_runs_and_keeps_its_weights(tmp_path: Path) -> None:
     wm = compare_weights(read_tensors(ModelFormat.ORT, found.entry.subformat, found.data),
                          read_tensors(ModelFormat.ONNX, "protobuf", src.read_bytes()))
     assert wm.kind == "identical-weights", wm.evidence
+    # shipped beside its original, the .ort copy's row gets the error against it
+    from modelhound.analysis import Analyzer
+    from modelhound.converters.fidelity import TOLERANCE
+
+    (tmp_path / "app" / "mnist-8.onnx").write_bytes(src.read_bytes())
+    with Analyzer(convert=True) as analyzer:
+        rows = dict(analyzer.analyse(extract(str(tmp_path / "app"))))
+    ort_row = rows[found.entry.entry]
+    assert ort_row.fidelity_reference == "mnist-8.onnx (onnx, identical-weights)"
+    assert ort_row.conversion_rel_error is not None and ort_row.conversion_rel_error < TOLERANCE

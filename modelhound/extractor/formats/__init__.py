@@ -18,6 +18,7 @@ from modelhound.extractor.formats import (
     ncnn,
     onnx,
     pytorch,
+    savedmodel,
     tf_graphdef,
     tfjs,
     tflite,
@@ -47,6 +48,7 @@ SNIFFERS: tuple[Sniffer, ...] = (
     Sniffer("tnn", misc.tnn),
     Sniffer("vendor-headers", misc.vendor_headers),
     Sniffer("paddle-lite", misc.paddle_lite),
+    Sniffer("tf-savedmodel", savedmodel.match),  # before ONNX: field 2 is ONNX's producer
     Sniffer("onnx", onnx.match),
     Sniffer("tf-graphdef", tf_graphdef.match),
     Sniffer("caffe", caffe.match),
@@ -104,4 +106,6 @@ def describe(sniffed: Sniffed, data: bytes) -> ModelInfo | None:
         return tfjs.describe(data)
     if fmt is ModelFormat.MNN:
         return mnn.describe(data)
+    if fmt is ModelFormat.TF_SAVED_MODEL:
+        return savedmodel.describe(data)
     return None
