@@ -50,8 +50,17 @@ OWNER_LAYOUT = 2
 """Layout version of the stored evidence (``owner.npz``); 2: probes in groups, one null per group."""
 
 #: the null agreement rate of a group is the highest calibration independent's plus this
-#: margin (chosen on held-out references of bench/reuse, results-owner.md)
+#: margin. bench/reuse (results-owner-analysis.md): on the queries group, the margin chosen on
+#: three references' independents gave no false positive on the fourth's, for every fold, at
+#: 0.00; 0.10 is kept for safety (3 instead of 5 of 28 thieves flagged, 0 of 140 independents)
 MARGIN = 0.10
+
+#: the groups whose test can flag a copy. bench/reuse, session 5: the ``errors`` group flagged
+#: 2-3 of 22 independents of one reference (weaker models trained on the same binary task
+#: share its errors) at every margin below 0.30, with the margin chosen on the other
+#: references or in-sample; the ``adversarial`` group never separated a thief from the
+#: independents. Both are measured and reported in the evidence line, but do not flag.
+FLAG_GROUPS = ("queries",)
 
 #: how the owner says the reference started (``--owner-base``): fine-tuned from a public
 #: base model, or trained from scratch. Without either, the tool's from-scratch null does not
@@ -108,9 +117,10 @@ class OwnerScore:
     """One suspect scored with a reference's owner evidence."""
 
     agreement: float
-    """Top-1 agreement with the reference on the decisive group's probes (smallest p)."""
+    """Top-1 agreement with the reference on the decisive group's probes (the flagging group with
+    the smallest p; without one, the group with the smallest p)."""
     p_value: float
-    """Bonferroni-combined over the groups."""
+    """Bonferroni-combined over the flagging groups (1.0 when there is none)."""
     flagged: bool
     null_max: float
     """Highest calibration independent's agreement on the decisive group."""
@@ -141,12 +151,13 @@ class OwnerScore:
                        "a public base are not in the null")
         elif self.inconclusive:
             verdict = ("inconclusive: closer than every independent model the tool trained on the owner's "
-                       "data, but below the threshold")
+                       "data on some group, but not flagged (only " + ", ".join(FLAG_GROUPS) + " can flag)")
         else:
             verdict = "no sign of theft"
-        per = "; ".join(f"{g} {a:.3f} (independents <= {m:.3f}, p {p:.2g})" for g, a, m, p in self.groups)
+        per = "; ".join(f"{g}{'' if g in FLAG_GROUPS else ' (reported only)'} {a:.3f} (independents <= {m:.3f}, "
+                        f"p {p:.2g})" for g, a, m, p in self.groups)
         return (f"owner evidence: agreement on conferrable probes: {per or f'{self.agreement:.3f}'}; "
-                f"combined p = {self.p_value:.2g}: {verdict}")
+                f"p = {self.p_value:.2g}: {verdict}")
 
 
 @dataclass(frozen=True)
@@ -178,11 +189,19 @@ class OwnerEvidence:
         n = int((self.groups == g).sum())
         return _binom_sf(int(round(agreement * n)), n, self.null_rate(g))
 
+    @property
+    def flag_groups(self) -> list[int]:
+        """Indices of the groups whose test can flag (:data:`FLAG_GROUPS`)."""
+        return [g for g, name in enumerate(self.group_names) if name in FLAG_GROUPS]
+
     def threshold(self, g: int) -> float:
-        """Lowest agreement on group ``g`` that is flagged (combined p < alpha)."""
+        """Lowest agreement on group ``g`` that would be flagged (p times the number of flagging
+        groups < alpha; 1.0 for a group that does not flag)."""
+        if g not in self.flag_groups:
+            return 1.0
         n = int((self.groups == g).sum())
         for k in range(n + 1):
-            if len(self.group_names) * _binom_sf(k, n, self.null_rate(g)) < self.alpha:
+            if len(self.flag_groups) * _binom_sf(k, n, self.null_rate(g)) < self.alpha:
                 return k / n
         return 1.0
 
@@ -198,8 +217,9 @@ class OwnerEvidence:
         for g, name in enumerate(self.group_names):
             a = float(hit[self.groups == g].mean())
             rows.append((name, a, float(self.null[:, g].max()), self.group_p(g, a)))
-        best = min(range(len(rows)), key=lambda i: (rows[i][3], i))
-        p = min(1.0, len(rows) * rows[best][3])
+        flag = self.flag_groups
+        best = min(flag or range(len(rows)), key=lambda i: (rows[i][3], i))
+        p = min(1.0, len(flag) * rows[best][3]) if flag else 1.0
         declared = dict(self.meta).get("start") in STARTS
         return OwnerScore(rows[best][1], p, bool(p < self.alpha) and declared, rows[best][2], self.threshold(best),
                           undeclared=not declared, group=rows[best][0], groups=tuple(rows))

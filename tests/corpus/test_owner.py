@@ -1,6 +1,7 @@
-"""Owner evidence end to end: a teacher trained on MNIST, a label-stolen copy and an
-independently trained model, all built here (torch CPU, seconds), exported to ONNX, the
-teacher added with ``zoo add --owner-data``, the other two scanned against the zoo.
+"""Owner evidence end to end: a teacher trained on MNIST, a label-stolen copy (the teacher's
+labels on the thief's own images) and an independently trained model (the owner's data and
+labels), all built here (torch CPU, seconds), exported to ONNX, the teacher added with ``zoo
+add --owner-data --owner-queries``, the other two scanned against the zoo.
 
 The zoos are built with ``--no-profile``: ModelDiff on these tiny models needs the full 100
 pairs x 50 PGD steps to be meaningful, which is minutes of CPU, and the verdict under test
@@ -77,13 +78,16 @@ def _labels(onnx: bytes, x: np.ndarray) -> np.ndarray:
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     x, y = _mnist()
     xo, yo = x[:N_OWNER], y[:N_OWNER]
+    thief_images = x[N_OWNER:N_OWNER + 1500]  # the thief's own, unlabelled images
+    public = x[N_OWNER + 1500:]  # the owner's query data: public images of the domain, disjoint from both
     d = tmp_path_factory.mktemp("owner")
     teacher = _train(xo, yo, seed=1, wide=False)
-    stolen = _train(xo, _labels(teacher, xo), seed=2, wide=True)  # the teacher's labels only
+    stolen = _train(thief_images, _labels(teacher, thief_images), seed=2, wide=True)  # the teacher's labels only
     independent = _train(xo, yo, seed=3, wide=True)  # the owner's data, true labels
     for name, data in (("teacher", teacher), ("stolen", stolen), ("independent", independent)):
         (d / f"{name}.onnx").write_bytes(data)
     np.savez(d / "owner.npz", x=(xo * 255).astype(np.uint8)[..., 0], y=yo)
+    np.savez(d / "queries.npz", x=(public * 255).astype(np.uint8)[..., 0])
     return {"dir": d}
 
 
@@ -99,9 +103,10 @@ def test_owner_evidence_flags_the_stolen_copy_and_not_the_independent(models, ca
     d = models["dir"]
     zoo = f"{d}/zoo-owner"
     assert main(["zoo", "add", f"{d}/teacher.onnx", "--zoo", zoo, "--name", "teacher",
-                 "--owner-data", f"{d}/owner.npz", "--owner-base", "scratch", "--no-profile"]) == 0
+                 "--owner-data", f"{d}/owner.npz", "--owner-base", "scratch",
+                 "--owner-queries", f"{d}/queries.npz", "--no-profile"]) == 0
     out = capsys.readouterr().out
-    assert "owner evidence v2" in out and "start: trained from scratch" in out
+    assert "owner evidence v2" in out and "start: trained from scratch" in out and "queries" in out
     rows = _scan(zoo, d, f"{d}/with.csv")
     stolen, indep = rows["stolen.onnx"], rows["independent.onnx"]
     assert (stolen["verdict"], stolen["match"], stolen["reuse_type"]) == ("reused", "teacher", "distilled or stolen")
@@ -166,11 +171,12 @@ def test_owner_data_layouts_and_bad_input(tmp_path):
 
 def test_owner_evidence_tests_each_probe_group_against_its_own_null(tmp_path):
     """Each group (the reference's errors, query data, adversarial) has its own null from the
-    calibration independents; the evidence's p is the smallest group p times the number of
-    groups, so a thief that copies the reference on one group only is flagged, and an
-    independent that is close on one group but within its null is not."""
-    from modelhound.fingerprint.owner import MARGIN, OWNER_LAYOUT, OwnerEvidence, OwnerEvidenceError
+    calibration independents; only the query group can flag (the others flagged independents
+    or never separated on bench/reuse) and the others are reported; an independent that is
+    close on a group but within its null is not flagged."""
+    from modelhound.fingerprint.owner import FLAG_GROUPS, MARGIN, OWNER_LAYOUT, OwnerEvidence, OwnerEvidenceError
 
+    assert FLAG_GROUPS == ("queries",)
     labels = np.arange(200) % 10
     groups = np.repeat([0, 1], 100)
     meta = {"n_owner": 1000, "labelled": True, "seconds": 1.0, "start": "scratch"}
@@ -187,19 +193,26 @@ def test_owner_evidence_tests_each_probe_group_against_its_own_null(tmp_path):
             pred[wrong] = (pred[wrong] + 1) % 10
         return np.eye(10)[pred]
 
-    thief_on_queries = ev.score(outputs(0.50, 0.90))  # copies the reference on the query data only
-    assert thief_on_queries.flagged and thief_on_queries.group == "queries"
-    assert thief_on_queries.agreement == pytest.approx(0.90) and thief_on_queries.p_value < 1e-6
+    thief = ev.score(outputs(0.50, 0.90))  # copies the reference's answers on the query data
+    assert thief.flagged and thief.group == "queries"
+    assert thief.agreement == pytest.approx(0.90) and thief.p_value < 1e-6
     indep = ev.score(outputs(0.50, 0.25))
     assert not indep.flagged and indep.p_value > 0.5 and "no sign of theft" in indep.describe()
-    assert "errors 0.500 (independents <= 0.550" in indep.describe()
-    # The combined p is Bonferroni over the groups: one group's p of 1e-3 is not enough.
+    assert "errors (reported only) 0.500 (independents <= 0.550" in indep.describe()
+    # Far above the null on the errors group alone: reported, inconclusive, never flagged.
+    errors_only = ev.score(outputs(1.0, 0.25))
+    assert not errors_only.flagged and errors_only.inconclusive and "only queries can flag" in errors_only.describe()
+    assert ev.threshold(0) == 1.0
     t = ev.threshold(1)
     assert ev.score(outputs(0.5, t)).flagged and not ev.score(outputs(0.5, t - 0.01)).flagged
-    assert 2 * ev.group_p(1, t) < 1e-3 <= 2 * ev.group_p(1, t - 0.01)
+    assert ev.group_p(1, t) < 1e-3 <= ev.group_p(1, t - 0.01)
     # Closer than every calibration model but not significantly: inconclusive, not flagged.
     close = ev.score(outputs(0.50, 0.35))
     assert not close.flagged and close.inconclusive and "inconclusive" in close.describe()
+    # Without query probes nothing can flag.
+    no_q = OwnerEvidence(ev.probes[:100], labels[:100], groups[:100], ("errors",), 10, null[:, :1],
+                         ev.surrogate[:, :1], 1e-3, meta)
+    assert not no_q.score(outputs(1.0, 0.25)[:100]).flagged and no_q.score(outputs(1.0, 0.25)[:100]).p_value == 1.0
     # Without a declared start (--owner-base ONNX|scratch) the evidence never flags.
     undeclared = OwnerEvidence(ev.probes, labels, groups, ev.group_names, 10, null, ev.surrogate, 1e-3,
                                {**meta, "start": "undeclared"})
@@ -210,7 +223,7 @@ def test_owner_evidence_tests_each_probe_group_against_its_own_null(tmp_path):
         ev.score(np.zeros((200, 2)))
     np.savez(tmp_path / "owner.npz", **ev.to_npz())
     back = OwnerEvidence.from_npz(np.load(tmp_path / "owner.npz"), "owner.npz")
-    assert back.group_names == ("errors", "queries") and back.score(outputs(0.5, 0.9)) == thief_on_queries
+    assert back.group_names == ("errors", "queries") and back.score(outputs(0.5, 0.9)) == thief
     old = {**ev.to_npz(), "layout": np.array(OWNER_LAYOUT - 1)}
     with pytest.raises(OwnerEvidenceError, match="re-add the reference with --owner-data"):
         OwnerEvidence.from_npz(old, "owner.npz")
