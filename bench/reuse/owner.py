@@ -132,7 +132,7 @@ def main() -> None:
     thief_parents = {b.spec.parent for b in built.values() if b.spec.method in ("distill", "steal")}
     refs = [n for n, b in built.items() if not b.spec.quantized and ("--all-refs" in sys.argv or n in thief_parents)]
     if only:
-        refs = [n for n in refs if any(n.startswith(o) for o in only)]
+        refs = [n for n in refs if n in only]
     refs.sort(key=lambda n: owner_data(built[n].spec)[0])  # share independents per data set
     indep_cache: dict[tuple[str, int], object] = {}
     evidence: dict[str, OwnerEvidence] = {}
@@ -193,7 +193,7 @@ def main() -> None:
                   for g, (_n, a, _m, _p) in enumerate(sc.groups)]
             akh = float((run(s, errors[r][0]).argmax(1) == errors[r][1]).mean()) if r in errors else 0.0
             # per group: agreement, probes, highest calibration independent (for the margin sweep)
-            per_group = [[a, int((ev.groups == g).sum()), m] for g, (_n, a, m, _p) in enumerate(sc.groups)]
+            per_group = [[a, int((ev.groups == g).sum()), m, name] for g, (name, a, m, _p) in enumerate(sc.groups)]
             scores[s][r] = [sc.agreement, sc.p_value, float(sc.flagged), max(zs), akh, per_group]
     t_score = time.time() - t0
     weights = _weights(built, refs) if "--no-weights" not in sys.argv else {}
@@ -319,15 +319,15 @@ MARGINS = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
 def _margin_sweep(scores: dict, data: dict) -> list[str]:
     """Decision at other null margins (recomputed from agreement, probe count and the highest
     calibration independent): flagged parents per reuse method, false positives, inconclusive."""
-    from modelhound.fingerprint.owner import _binom_sf
+    from modelhound.fingerprint.owner import FLAG_GROUPS, _binom_sf
 
     if not any(len(v) == 6 for per in scores.values() for v in per.values()):
         return []
     methods = data["methods"]
     lines = ["", "## The decision at other null margins", "",
              "Per probe group: p = binomial upper tail of the agreement count over the group's probes at "
-             "(highest calibration independent + margin); flagged when the smallest p times the number of "
-             "groups is < 0.001. Parents: distilled and stolen children against their parent. Inconclusive: "
+             "(highest calibration independent + margin); flagged when the smallest p of the flagging groups "
+             "(the product's FLAG_GROUPS: queries) times their number is < 0.001. Parents: distilled and stolen children against their parent. Inconclusive: "
              "not flagged, but closer to the reference than every calibration independent on some group.", "",
              "| margin | " + " | ".join(GROUP_ORDER[GROUP_ORDER.index("distill"):]) +
              " | parents flagged | false positives (same data) | independents inconclusive |",
@@ -338,8 +338,9 @@ def _margin_sweep(scores: dict, data: dict) -> list[str]:
         for s, per in scores.items():
             for r, v in per.items():
                 groups = v[5]
-                ps = [_binom_sf(int(round(a * n)), n, min(1.0, nmax + m)) for a, n, nmax in groups]
-                flag = len(ps) * min(ps) < 1e-3
+                ps = [_binom_sf(int(round(a * n)), n, min(1.0, nmax + m)) for a, n, nmax, name in groups
+                      if name in FLAG_GROUPS]
+                flag = bool(ps) and len(ps) * min(ps) < 1e-3
                 if _parent(s, methods) == r and methods[s] in GROUP_ORDER:
                     c = per_g.setdefault(methods[s], [0, 0])
                     c[0] += flag
@@ -347,7 +348,7 @@ def _margin_sweep(scores: dict, data: dict) -> list[str]:
                 elif not derives(s, r) and not related(s, r):
                     fp += flag
                     fp_same += flag and data["data_keys"][s] == data["data_keys"][r]
-                    inc += (not flag) and any(a > nmax for a, _n, nmax in groups)
+                    inc += (not flag) and any(a > nmax for a, _n, nmax, _name in groups)
         cells = [f"{per_g[g][0]}/{per_g[g][1]}" if g in per_g else "-" for g in GROUP_ORDER[GROUP_ORDER.index("distill"):]]
         tot = [sum(c[0] for c in per_g.values()), sum(c[1] for c in per_g.values())]
         lines.append(f"| {m:.2f} | " + " | ".join(cells) + f" | {tot[0]}/{tot[1]} | {fp} ({fp_same}) | {inc} |")

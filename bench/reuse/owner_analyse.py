@@ -109,13 +109,39 @@ def metrics(data: dict[str, dict], per_ref: dict[str, dict], alpha: float = 1e-3
 
 
 def analyse(out: Path, refs: tuple[str, ...]) -> None:
+    import contextlib
+    import io
+    import os
+    import sys
+
+    buf = io.StringIO()
+
+    class Tee(io.TextIOBase):
+        def write(self, t: str) -> int:
+            buf.write(t)
+            return sys.__stdout__.write(t)
+
+    with contextlib.redirect_stdout(Tee()):
+        _analyse(out, refs)
+    head = ("# Owner evidence: selection rules, statistics and margins on the dumped candidates\n\n"
+            "Produced by `python bench/reuse/owner_explore.py analyse` (after `owner.py --base` and "
+            f"`owner_explore.py predict`); load average {os.getloadavg()[0]:.1f} on 2 cores. Variant: groups "
+            "(e errors, q queries, a adversarial), probes per group, which independents select (all kinds, or "
+            "without the reference's architecture) and calibrate, pooled = one agreement over every chosen "
+            "probe (session 4's statistic) instead of one test per group with Bonferroni. AUC: issue-6 "
+            "protocol (each child against its parent and the other lineage's reference of its task), from "
+            "the z-score / from -log10 p. Held out: for each reference, the smallest margin with no false "
+            "positive on the *other* references' pairs, measured on this reference's pairs.\n\n```\n")
+    (Path(__file__).resolve().parent / "results-owner-analysis.md").write_text(head + buf.getvalue() + "```\n")
+
+
+def _analyse(out: Path, refs: tuple[str, ...]) -> None:
     data = load(out, refs)
     print(f"references: {len(data)}")
     for r, d in data.items():
         m = d["meta"]
         print(f"  {r}: " + ", ".join(f"{g} {len(d['z'][g + '_labels'])}" for g in m["groups"])
-              + f"; sel {m['sel_kinds']}, cal {len(m['cal_kinds'])}, surr {m['n_surrogates']}; "
-              f"pools {m['seconds_pools']} s, candidates {m['seconds_candidates']} s")
+              + f"; sel {m['sel_kinds']}, cal {len(m['cal_kinds'])}, surr {m['n_surrogates']}")
     all_groups = ("errors", "queries", "adversarial")
     variants = []
     for groups in (all_groups, ("errors", "queries"), ("adversarial",), ("errors",), ("queries",)):
@@ -123,21 +149,38 @@ def analyse(out: Path, refs: tuple[str, ...]) -> None:
             for sk, ck in ((None, None), (("scratch", "base"), None), (("scratch", "base"), ("scratch", "base"))):
                 for pooled in ((False, True) if len(groups) > 1 else (False,)):
                     variants.append((groups, n_probes, sk, ck, pooled))
-    margins = (0.0, 0.05, 0.10, 0.15, 0.20)
-    tasks = {"digits": [r for r in data if "digits" in r], "parity": [r for r in data if "parity" in r]}
-    print("\nvariant | margin | flagged | FP | AUC labels z/logp | probs | distill | all | correct | "
-          "held out: FP digits, parity")
+    margins = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
+    print("\nvariant | margin | flagged | FP | AUC labels z/logp | probs | distill | all | correct")
     table = []
-    for (groups, n_probes, sk, ck, pooled), margin in itertools.product(variants, margins):
-        per_ref = {r: evaluate(d, groups, n_probes, margin, sk, ck, pooled) for r, d in data.items()}
-        m = metrics(data, per_ref)
-        held = {t: metrics(data, {r: per_ref[r] for r in rs}) for t, rs in tasks.items() if rs}
+    for (groups, n_probes, sk, ck, pooled) in variants:
         name = (f"{'+'.join(g[0] for g in groups)} n{n_probes} sel:{'all' if sk is None else 'no-arch'} "
                 f"cal:{'all' if ck is None else 'no-arch'}{' pooled' if pooled else ''}")
-        table.append((name, margin, m, held))
-        print(f"{name} | {margin:.2f} | {m['flagged']}/{m['n_pos']} | {m['fp']}/{m['n_neg']} | "
-              f"{m['auc_labels_z']:.3f}/{m['auc_labels_logp']:.3f} | {m['auc_probs_z']:.3f}/{m['auc_probs_logp']:.3f} | "
-              f"{m['auc_distill_z']:.3f}/{m['auc_distill_logp']:.3f} | {m['auc_all_z']:.3f}/{m['auc_all_logp']:.3f} | "
-              f"{100 * m['correct']:.0f} % | " + ", ".join(f"{t} {h['fp']} ({h['flagged']}/{h['n_pos']})"
-                                                          for t, h in held.items()), flush=True)
+        per_margin = {}
+        for margin in margins:
+            per_ref = {r: evaluate(d, groups, n_probes, margin, sk, ck, pooled) for r, d in data.items()}
+            per_margin[margin] = per_ref
+            m = metrics(data, per_ref)
+            table.append((name, margin, m))
+            print(f"{name} | {margin:.2f} | {m['flagged']}/{m['n_pos']} | {m['fp']}/{m['n_neg']} | "
+                  f"{m['auc_labels_z']:.3f}/{m['auc_labels_logp']:.3f} | {m['auc_probs_z']:.3f}/{m['auc_probs_logp']:.3f} | "
+                  f"{m['auc_distill_z']:.3f}/{m['auc_distill_logp']:.3f} | {m['auc_all_z']:.3f}/{m['auc_all_logp']:.3f} | "
+                  f"{100 * m['correct']:.0f} %", flush=True)
+        # Held out: for each reference, the smallest margin with no false positive on the
+        # *other* references' pairs, measured on this reference's pairs.
+        folds = []
+        for r in data:
+            others = [o for o in data if o != r]
+            if not others:
+                continue
+            chosen = next((mg for mg in margins
+                           if metrics(data, {o: per_margin[mg][o] for o in others})["fp"] == 0), None)
+            if chosen is None:
+                folds.append((r, None, None))
+                continue
+            folds.append((r, chosen, metrics(data, {r: per_margin[chosen][r]})))
+        cells = [f"{r.split(',')[0][9:]}/{r.split('(')[2].split(',')[0]}: margin {mg} -> "
+                 + (f"{m['flagged']}/{m['n_pos']} flagged, FP {m['fp']}/{m['n_neg']}" if m else "none")
+                 for r, mg, m in folds]
+        print(f"  held out ({name}): " + "; ".join(cells), flush=True)
+        table.append((name, "held-out", [(r, mg, m) for r, mg, m in folds]))
     (out / "analysis.json").write_text(json.dumps(table, default=str))

@@ -1,7 +1,7 @@
 """Dataset inference (Maini et al., ICLR 2021), black-box blind walk, on the owner arm's
 references: does it separate thieves from independents trained on the owner's data?
 
-    python bench/reuse/owner_di.py            (from the repository root; minutes)
+    python bench/reuse/owner_di.py [--only=REF ...]     (from the repository root; minutes)
 
 For each reference, the owner's private samples are its training images and the public
 samples the task's held-out test images (never trained on by any model of the zoo). Each
@@ -106,7 +106,10 @@ def main() -> None:
     t0 = time.time()
     built = built_models()
     rows = []
+    only = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")]
     for r in REFS:
+        if r not in built or (only and r not in only):
+            continue
         spec = built[r].spec
         task = load_task(spec.task)
         rng = np.random.default_rng(7)
@@ -146,7 +149,7 @@ def main() -> None:
 
 def write(rows: list, seconds: float) -> None:
     lines = ["# Dataset inference (blind walk) on the owner arm's references", "",
-             f"Produced by `python bench/reuse/owner_di.py` in {seconds:.0f} s; load average at the end "
+             f"Produced by `python bench/reuse/owner_di.py {' '.join(sys.argv[1:])}` in {seconds:.0f} s; load average at the end "
              f"{os.getloadavg()[0]:.1f} on 2 cores. Private = the reference's training images, public = the task's "
              f"held-out test images; {M} + {M} fit the regressor on the reference, {M} + {M} test every model. "
              "p: one-sided Welch t-test (all samples), p10: harmonic mean over 100 subsets of 10 + 10 (the "
