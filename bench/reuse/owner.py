@@ -51,7 +51,7 @@ and unlabelled public data of the domain a thief without the owner's data would 
 (digits references: the MNIST test images; parity references: the sklearn digits test
 images; the knockoff thieves queried the *training* images of those data sets)."""
 OUT = CACHE / ("owner-base" if BASE else "owner")
-COMMAND = "nice -n 15 .venv/bin/python bench/reuse/owner.py"
+COMMAND = ".venv/bin/python bench/reuse/owner.py"
 
 
 def built_models() -> dict[str, zoo.BuiltModel]:
@@ -244,7 +244,7 @@ def write_report(data: dict) -> str:
              f"evidence, median {np.median(list(data['build_seconds'].values())):.0f} s per reference "
              f"(shared independents counted once); scoring every model on every reference's probes "
              f"{data['score_seconds']:.0f} s. Load average when the report was written: "
-             f"{os.getloadavg()[0]:.1f} on 2 cores (times are wall, at nice 15 beside other jobs).", ""]
+             f"{os.getloadavg()[0]:.1f} on 2 cores (times are wall, run at low priority beside other jobs; session 5: each reference built by its own run at autogroup nice 19, load 7-17, then all scored from cache by one run).", ""]
     # Issue-6 protocol.
     rows = []
     for s, per in scores.items():

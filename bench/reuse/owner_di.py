@@ -1,7 +1,7 @@
 """Dataset inference (Maini et al., ICLR 2021), black-box blind walk, on the owner arm's
 references: does it separate thieves from independents trained on the owner's data?
 
-    python bench/reuse/owner_di.py [--only=REF ...]     (from the repository root; minutes)
+    python bench/reuse/owner_di.py [--only=REF ...] [--out=FILE.md]   (from the repository root; minutes)
 
 For each reference, the owner's private samples are its training images and the public
 samples the task's held-out test images (never trained on by any model of the zoo). Each
@@ -13,7 +13,7 @@ of k d (50 d when it never changes). A logistic regressor fitted on the *referen
 embeddings (first half of each set) scores every model's second half, and a one-sided Welch
 t-test asks whether public samples score as more "public" than private ones: with all
 samples (m = 50 per side), and as the authors report it, m = 10, harmonic mean of the
-p-values of 100 random subsets. Flag at p < 0.01. The results go to results-owner-di.md.
+p-values of 100 random subsets. Flag at p < 0.01. The results go to results-owner-di.md (or --out).
 """
 
 from __future__ import annotations
@@ -162,7 +162,8 @@ def write(rows: list, seconds: float) -> None:
                      f"{np.mean([t[3] for t in sub]):.3f} |")
     lines += ["", "| reference | model | kind | gap | p | p10 |", "|---|---|---|---|---|---|"]
     lines += [f"| {r} | {n} | {k} | {g:.3f} | {p:.2g} | {p10:.2g} |" for r, n, k, g, p, p10 in rows]
-    (HERE / "results-owner-di.md").write_text("\n".join(lines) + "\n")
+    out = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--out=")), "results-owner-di.md")
+    (HERE / out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:12 + len(kinds)]))
 
 
