@@ -1,7 +1,8 @@
-"""Owner evidence end to end: a teacher trained on MNIST, a label-stolen copy (the teacher's
-labels on the thief's own images) and an independently trained model (the owner's data and
-labels), all built here (torch CPU, seconds), exported to ONNX, the teacher added with ``zoo
-add --owner-data --owner-queries``, the other two scanned against the zoo.
+"""Owner evidence end to end: a teacher trained on MNIST (the owner's data), a label-stolen
+copy (the teacher's labels on the thief's own digit images, sklearn's digits) and an
+independently trained model (the owner's data and labels), all built here (torch CPU,
+seconds), exported to ONNX, the teacher added with ``zoo add --owner-data --owner-queries``
+(other sklearn digits as the public query data), the other two scanned against the zoo.
 
 The zoos are built with ``--no-profile``: ModelDiff on these tiny models needs the full 100
 pairs x 50 PGD steps to be meaningful, which is minutes of CPU, and the verdict under test
@@ -30,6 +31,18 @@ def _mnist() -> tuple[np.ndarray, np.ndarray]:
         d = np.loadtxt(fh, delimiter=",", dtype=np.float32)
     order = np.random.default_rng(0).permutation(len(d))  # the file is sorted by label
     return d[order, :-1].reshape(-1, 28, 28, 1) / 255.0, d[order, -1].astype(np.int64)
+
+
+def _digits() -> np.ndarray:
+    """sklearn's 8x8 digits, drawn like MNIST (20x20 in a 28x28 frame, [0, 1]): a thief's own data."""
+    import cv2
+
+    with gzip.open(fixture_path("data", "sklearn", "digits.csv.gz")) as fh:
+        d = np.loadtxt(fh, delimiter=",", dtype=np.float32)
+    out = np.zeros((len(d), 28, 28, 1), np.float32)
+    for i, row in enumerate(d[:, :64] / 16.0):
+        out[i, 4:24, 4:24, 0] = np.clip(cv2.resize(row.reshape(8, 8), (20, 20), interpolation=cv2.INTER_LINEAR), 0, 1)
+    return out
 
 
 def _train(x: np.ndarray, y: np.ndarray, seed: int, wide: bool, steps: int = 300) -> bytes:
@@ -78,8 +91,9 @@ def _labels(onnx: bytes, x: np.ndarray) -> np.ndarray:
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     x, y = _mnist()
     xo, yo = x[:N_OWNER], y[:N_OWNER]
-    thief_images = x[N_OWNER:N_OWNER + 1500]  # the thief's own, unlabelled images
-    public = x[N_OWNER + 1500:]  # the owner's query data: public images of the domain, disjoint from both
+    digits = _digits()
+    thief_images = digits[:1000]  # the thief's own images: other digits, never labelled by the owner
+    public = digits[1000:]  # the owner's query data: public digit images, disjoint from the thief's
     d = tmp_path_factory.mktemp("owner")
     teacher = _train(xo, yo, seed=1, wide=False)
     stolen = _train(thief_images, _labels(teacher, thief_images), seed=2, wide=True)  # the teacher's labels only
@@ -105,8 +119,8 @@ def test_owner_evidence_flags_the_stolen_copy_and_not_the_independent(models, ca
     assert main(["zoo", "add", f"{d}/teacher.onnx", "--zoo", zoo, "--name", "teacher",
                  "--owner-data", f"{d}/owner.npz", "--owner-base", "scratch",
                  "--owner-queries", f"{d}/queries.npz", "--no-profile"]) == 0
-    out = capsys.readouterr().out
-    assert "owner evidence v2" in out and "start: trained from scratch" in out and "queries" in out
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "owner evidence v2" in out and "start: trained from scratch" in out and " queries " in out
     rows = _scan(zoo, d, f"{d}/with.csv")
     stolen, indep = rows["stolen.onnx"], rows["independent.onnx"]
     assert (stolen["verdict"], stolen["match"], stolen["reuse_type"]) == ("reused", "teacher", "distilled or stolen")
