@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--owner-data", metavar="PATH",
                       help="A's owner's data (ImageFolder, flat folder or .npz x[,y]): build owner "
                            "evidence for A, which can tell a distilled or stolen B from an independent one")
+    cmp_.add_argument("--owner-base", metavar="ONNX|scratch",
+                      help="with --owner-data: the public model (ONNX) A was fine-tuned from, or 'scratch'; "
+                           "owner evidence flags B only when this is given")
     log_arg(cmp_)
 
     zoo = sub.add_parser("zoo", help="manage a reference zoo")
@@ -481,7 +484,7 @@ def _cmd_compare(args: argparse.Namespace, console: Any) -> int:
 
     r = compare_files(args.a, args.b, seeds_dir=args.seeds, n_pairs=args.pairs,
                       pgd_steps=args.steps, behaviour=not args.no_behaviour,
-                      owner_data=args.owner_data)
+                      owner_data=args.owner_data, owner_base=args.owner_base)
     if args.json:
         print(json.dumps(r.as_dict(), indent=2))
         return 0

@@ -78,11 +78,11 @@ class FileComparison:
 
 def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int = 100,
                   pgd_steps: int = 50, behaviour: bool = True,
-                  owner_data: str | None = None) -> FileComparison:
+                  owner_data: str | None = None, owner_base: str | None = None) -> FileComparison:
     """Compare two model files (any recognised format; behaviour needs runnable ones).
 
     ``owner_data``: A's owner's data; owner evidence is then built for A and B scored with
-    it (:mod:`modelhound.corpus.owner`)."""
+    it (:mod:`modelhound.corpus.owner`); ``owner_base``: how A started (``--owner-base``)."""
     from modelhound.corpus.match import BEHAVIOUR_THRESHOLD
     from modelhound.extractor.tensors import read_tensors
     from modelhound.fingerprint.structure import describe, structure_similarity
@@ -121,7 +121,7 @@ def compare_files(a: str, b: str, *, seeds_dir: str | None = None, n_pairs: int 
         evidence.append(describe(structure))
     from modelhound.corpus.owner import NO_OWNER_NOTE, compare_with_owner_data
 
-    owner, owner_note = (compare_with_owner_data(fa, fb, owner_data) if owner_data
+    owner, owner_note = (compare_with_owner_data(fa, fb, owner_data, owner_base) if owner_data
                          else (None, NO_OWNER_NOTE))
     from modelhound.corpus.match import _owner_fields
 

@@ -44,17 +44,14 @@ from evaluate import group_of, roc_auc  # noqa: E402
 from run import GROUP_ORDER  # noqa: E402
 
 CACHE = HERE / ".cache"
-PRETRAINED = "--pretrained-independents" in sys.argv
-"""Variant: the tool's independents start from a public base model (pretrained on the MNIST
-images, as both roots of this zoo are) and are fine-tuned on the owner's data."""
 BASE = "--base" in sys.argv
 """The product's ``--owner-base`` and ``--owner-queries``: the owner names the public model
 the reference was fine-tuned from (here: the reference's MNIST-pretrained root, as ONNX),
 and unlabelled public data of the domain a thief without the owner's data would query with
 (digits references: the MNIST test images; parity references: the sklearn digits test
 images; the knockoff thieves queried the *training* images of those data sets)."""
-OUT = CACHE / ("owner-pretrained" if PRETRAINED else "owner-base" if BASE else "owner")
-COMMAND = "nice -n 15 .venv/bin/python bench/reuse/owner.py"
+OUT = CACHE / ("owner-base" if BASE else "owner")
+COMMAND = ".venv/bin/python bench/reuse/owner.py"
 
 
 def built_models() -> dict[str, zoo.BuiltModel]:
@@ -113,7 +110,10 @@ def main() -> None:
         return
     from modelhound.converters.runtimes import LiteRTRunnable
     from modelhound.fingerprint.inputs import InputAdapter
-    from modelhound.fingerprint.owner import OwnerEvidence, OwnerSettings, _Nets, build_owner_evidence
+    from owner_explore import dump_candidates
+
+    from modelhound.fingerprint import owner_pools as op
+    from modelhound.fingerprint.owner import OwnerEvidence, OwnerSettings, build_owner_evidence
 
     only = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ def main() -> None:
     thief_parents = {b.spec.parent for b in built.values() if b.spec.method in ("distill", "steal")}
     refs = [n for n, b in built.items() if not b.spec.quantized and ("--all-refs" in sys.argv or n in thief_parents)]
     if only:
-        refs = [n for n in refs if any(n.startswith(o) for o in only)]
+        refs = [n for n in refs if n in only]
     refs.sort(key=lambda n: owner_data(built[n].spec)[0])  # share independents per data set
     indep_cache: dict[tuple[str, int], object] = {}
     evidence: dict[str, OwnerEvidence] = {}
@@ -150,30 +150,26 @@ def main() -> None:
         def cached(j: int, key: str = key, x: np.ndarray = x, y: np.ndarray | None = y, k: int = k) -> object:
             ck = (f"{key}:{k}:{'y' if y is not None else r}", j)
             if ck not in indep_cache:
-                nets = _Nets(tuple(x.shape[1:]), k, True, settings)
                 lab = y if y is not None else run(r, x).argmax(1)
-                base = None
-                if PRETRAINED:
-                    m = load_task("mnist")
-                    base = _Nets(tuple(x.shape[1:]), 10, True, settings).train(j % 2, 500 + j, m.x_train, m.y_train, soft=False)
-                indep_cache[ck] = nets.train(j % 2, 1000 + j, x, lab, soft=False, init=base)
+                indep_cache[ck] = op.fit(op.small_net(j % 2, tuple(x.shape[1:]), k, True, 1000 + j), x, lab, False,
+                                         1000 + j, steps=settings.min_steps, batch=settings.batch)
             return indep_cache[ck]
 
         t0 = time.time()
         base = queries = None
+        reference = built[r].onnx.read_bytes() if built[r].onnx is not None else None
         if BASE:
             root = built[r].spec.root
             base = (CACHE / "models" / zoo._fn(root)).with_suffix(".onnx").read_bytes()
             queries = public_queries(built[r].spec.task)
         ev = build_owner_evidence(lambda q, r=r: run(r, q), x, y, is_image=True, settings=settings,
-                                  independents=cached, base=base, queries=queries,
+                                  independents=cached, base=base, queries=queries, reference=reference,
+                                  inspect=lambda pools, found, r=r: dump_candidates(r, pools, found),
                                   log=lambda m: print("   ", m, flush=True))
         build_s[r] = time.time() - t0
         np.savez_compressed(path, **ev.to_npz())
         evidence[r] = ev
-        print(f"[{i + 1}/{len(refs)}] {r}: {len(ev.labels)} probes, null {np.round(ev.null, 3).tolist()} "
-              f"thr {ev.threshold:.3f}, surrogates {np.round(ev.surrogate, 3).tolist()} ({build_s[r]:.0f} s)",
-              flush=True)
+        print(f"[{i + 1}/{len(refs)}] {r}: {ev.summary()} ({build_s[r]:.0f} s)", flush=True)
     # AKH on the owner's data (no training): agreement with the reference on the training
     # samples it gets wrong.
     errors = {}
@@ -193,10 +189,12 @@ def main() -> None:
             if out.shape[1] != ev.n_classes:
                 continue
             sc = ev.score(out)
-            z = (sc.agreement - float(ev.null.mean())) / max(float(ev.null.std(ddof=1)), 0.03)
+            zs = [(a - float(ev.null[:, g].mean())) / max(float(ev.null[:, g].std(ddof=1)), 0.03)
+                  for g, (_n, a, _m, _p) in enumerate(sc.groups)]
             akh = float((run(s, errors[r][0]).argmax(1) == errors[r][1]).mean()) if r in errors else 0.0
-            scores[s][r] = [sc.agreement, sc.p_value, float(sc.flagged), z, akh, len(ev.labels),
-                            float(ev.null.max())]
+            # per group: agreement, probes, highest calibration independent (for the margin sweep)
+            per_group = [[a, int((ev.groups == g).sum()), m, name] for g, (name, a, m, _p) in enumerate(sc.groups)]
+            scores[s][r] = [sc.agreement, sc.p_value, float(sc.flagged), max(zs), akh, per_group]
     t_score = time.time() - t0
     weights = _weights(built, refs) if "--no-weights" not in sys.argv else {}
     data = {"scores": scores, "weights": weights, "build_seconds": build_s, "score_seconds": t_score,
@@ -237,18 +235,16 @@ def protocol_pairs(built: dict[str, zoo.BuiltModel], refs: list[str]) -> list[tu
 def write_report(data: dict) -> str:
     """Markdown report (also written to results-owner.md)."""
     scores, weights, methods = data["scores"], data["weights"], data["methods"]
-    variant = (" --pretrained-independents` (the tool's independents start from a base model pretrained on the "
-               "MNIST images, as both roots of this zoo do, then are fine-tuned on the owner's data)"
-               if PRETRAINED else " --base --only=<each 0.5 transfer>` (the product's `--owner-base`: 8 independents "
-               "fine-tuned from the reference's MNIST-pretrained root, ONNX, join the 4 from-scratch ones; "
-               "`--owner-queries`: MNIST test images for digits references, sklearn digits test images for "
-               "parity references)" if BASE else "`")
+    variant = (" --base --only=<reference> ...` (the product's `--owner-base`: 8 independents fine-tuned from the "
+               "reference's MNIST-pretrained root, ONNX, join the 4 from-scratch ones and 4 of the reference's own "
+               "architecture; `--owner-queries`: MNIST test images for digits references, sklearn digits test "
+               "images for parity references)" if BASE else "`")
     lines = ["# Owner-evidence arm of the reuse benchmark (bench/reuse)", "",
              f"Produced by `{COMMAND} --no-weights{variant}. Build: {len(data['build_seconds'])} references with owner "
              f"evidence, median {np.median(list(data['build_seconds'].values())):.0f} s per reference "
              f"(shared independents counted once); scoring every model on every reference's probes "
              f"{data['score_seconds']:.0f} s. Load average when the report was written: "
-             f"{os.getloadavg()[0]:.1f} on 2 cores (times are wall, at nice 15 beside other jobs).", ""]
+             f"{os.getloadavg()[0]:.1f} on 2 cores (times are wall, run at low priority beside other jobs; session 5: each reference built by its own run at autogroup nice 19, load 7-17, then all scored from cache by one run).", ""]
     # Issue-6 protocol.
     rows = []
     for s, per in scores.items():
@@ -312,27 +308,27 @@ def write_report(data: dict) -> str:
         lines.append(f"- `{s}` flagged against `{r}`: agreement {a:.3f}, p {p:.2g}")
     lines += _margin_sweep(scores, data)
     text = "\n".join(lines) + "\n"
-    (HERE / ("results-owner-pretrained.md" if PRETRAINED else "results-owner.md" if BASE
+    (HERE / ("results-owner.md" if BASE
              else "results-owner-scratch.md")).write_text(text)
     return text
 
 
-MARGINS = (0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
+MARGINS = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
 
 
 def _margin_sweep(scores: dict, data: dict) -> list[str]:
     """Decision at other null margins (recomputed from agreement, probe count and the highest
     calibration independent): flagged parents per reuse method, false positives, inconclusive."""
-    from modelhound.fingerprint.owner import _binom_sf
+    from modelhound.fingerprint.owner import FLAG_GROUPS, _binom_sf
 
-    if not any(len(v) >= 7 for per in scores.values() for v in per.values()):
+    if not any(len(v) == 6 for per in scores.values() for v in per.values()):
         return []
     methods = data["methods"]
     lines = ["", "## The decision at other null margins", "",
-             "p = binomial upper tail of the agreement count over the probes at (highest calibration "
-             "independent + margin); flagged at p < 0.001. Parents: distilled and stolen children against "
-             "their parent. Inconclusive: not flagged, but closer to the reference than every calibration "
-             "independent.", "",
+             "Per probe group: p = binomial upper tail of the agreement count over the group's probes at "
+             "(highest calibration independent + margin); flagged when the smallest p of the flagging groups "
+             "(the product's FLAG_GROUPS: queries) times their number is < 0.001. Parents: distilled and stolen children against their parent. Inconclusive: "
+             "not flagged, but closer to the reference than every calibration independent on some group.", "",
              "| margin | " + " | ".join(GROUP_ORDER[GROUP_ORDER.index("distill"):]) +
              " | parents flagged | false positives (same data) | independents inconclusive |",
              "|---|" + "---|" * (len(GROUP_ORDER) - GROUP_ORDER.index("distill") + 3)]
@@ -341,8 +337,10 @@ def _margin_sweep(scores: dict, data: dict) -> list[str]:
         fp = fp_same = inc = 0
         for s, per in scores.items():
             for r, v in per.items():
-                agree, n, nmax = v[0], int(v[5]), v[6]
-                flag = _binom_sf(int(round(agree * n)), n, min(1.0, nmax + m)) < 1e-3
+                groups = v[5]
+                ps = [_binom_sf(int(round(a * n)), n, min(1.0, nmax + m)) for a, n, nmax, name in groups
+                      if name in FLAG_GROUPS]
+                flag = bool(ps) and len(ps) * min(ps) < 1e-3
                 if _parent(s, methods) == r and methods[s] in GROUP_ORDER:
                     c = per_g.setdefault(methods[s], [0, 0])
                     c[0] += flag
@@ -350,7 +348,7 @@ def _margin_sweep(scores: dict, data: dict) -> list[str]:
                 elif not derives(s, r) and not related(s, r):
                     fp += flag
                     fp_same += flag and data["data_keys"][s] == data["data_keys"][r]
-                    inc += (not flag) and agree > nmax
+                    inc += (not flag) and any(a > nmax for a, _n, nmax, _name in groups)
         cells = [f"{per_g[g][0]}/{per_g[g][1]}" if g in per_g else "-" for g in GROUP_ORDER[GROUP_ORDER.index("distill"):]]
         tot = [sum(c[0] for c in per_g.values()), sum(c[1] for c in per_g.values())]
         lines.append(f"| {m:.2f} | " + " | ".join(cells) + f" | {tot[0]}/{tot[1]} | {fp} ({fp_same}) | {inc} |")

@@ -136,7 +136,8 @@ def _owner(zoo: Zoo, ref: Reference, found: FoundModel, conv: Any, data: str, ke
 
     try:
         summary = build_for_reference(zoo, ref.name, load_runnable(conv, threads=2),
-                                      _normalization(found), data, keep=keep, base=base, queries=queries)
+                                      _normalization(found), data, keep=keep, base=base, queries=queries,
+                                      reference=conv.onnx)
     except ModelhoundError as exc:
         note = f"owner evidence not built: {exc}"
         return replace(ref, profile_note=f"{ref.profile_note}; {note}" if ref.profile_note else note)

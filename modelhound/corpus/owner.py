@@ -178,13 +178,14 @@ def read_base(path: str | os.PathLike[str]) -> bytes:
 
 def build_for_reference(zoo: Any, name: str, runnable: Any, normalization: Any, data_path: str,
                         *, keep: bool = False, settings: Any = None, base: str | None = None,
-                        queries: str | None = None,
+                        queries: str | None = None, reference: bytes | None = None,
                         log: Callable[[str], None] = lambda _m: None) -> str:
     """Build and store a reference's owner evidence; returns its one-line summary.
     ``base``: the public ONNX model the reference was fine-tuned from (``--owner-base``), or
     ``"scratch"`` when the owner declares it was trained from scratch;
     ``queries``: public data of the domain a thief would query with (``--owner-queries``,
-    read like the owner's data, labels ignored)."""
+    read like the owner's data, labels ignored); ``reference``: the reference's ONNX form, when
+    it has one (the tool then also trains independents of the reference's own architecture)."""
     from modelhound.fingerprint.owner import OwnerSettings, build_owner_evidence
     from modelhound.fingerprint.profile import run_canonical
 
@@ -197,7 +198,7 @@ def build_for_reference(zoo: Any, name: str, runnable: Any, normalization: Any, 
     ev = build_owner_evidence(lambda q: run_canonical(runnable, q, normalization, batch=256),
                               data.x, data.y, is_image=data.is_image,
                               settings=settings or OwnerSettings(), base=base_bytes,
-                              scratch=base == "scratch", queries=xq, log=log)
+                              scratch=base == "scratch", reference=reference, queries=xq, log=log)
     folder = Path(zoo.path) / "refs" / name
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / OWNER_FILE, "wb") as fh:
@@ -240,8 +241,9 @@ def run_owner_probes(runnable: Any, owner: tuple[tuple[str, str], ...], normaliz
     return out
 
 
-def compare_here(ca: Any, cb: Any, data_path: str, norm_a: Any, norm_b: Any) -> Any:
-    """Owner evidence for A from its owner's data, and B scored with it (a worker call)."""
+def compare_here(ca: Any, cb: Any, data_path: str, norm_a: Any, norm_b: Any, base: str | None = None) -> Any:
+    """Owner evidence for A from its owner's data, and B scored with it (a worker call);
+    ``base`` as in :func:`build_for_reference` (without it the evidence never flags)."""
     from modelhound.converters import load_runnable
     from modelhound.fingerprint.owner import OwnerSettings, build_owner_evidence
     from modelhound.fingerprint.profile import run_canonical
@@ -249,12 +251,14 @@ def compare_here(ca: Any, cb: Any, data_path: str, norm_a: Any, norm_b: Any) -> 
     ra, rb = load_runnable(ca, threads=2), load_runnable(cb, threads=1)
     data = load_owner_data(data_path, ra.inputs[0])
     ev = build_owner_evidence(lambda q: run_canonical(ra, q, norm_a, batch=256), data.x, data.y,
-                              is_image=data.is_image, settings=OwnerSettings())
+                              is_image=data.is_image, settings=OwnerSettings(), reference=ca.onnx,
+                              base=read_base(base) if base and base != "scratch" else None,
+                              scratch=base == "scratch")
     return ev.score(run_canonical(rb, ev.probes, norm_b, batch=100))
 
 
-def compare_with_owner_data(fa: Any, fb: Any, data_path: str) -> tuple[Any, str]:
-    """(OwnerScore or None, note) for ``compare A B --owner-data PATH``."""
+def compare_with_owner_data(fa: Any, fb: Any, data_path: str, base: str | None = None) -> tuple[Any, str]:
+    """(OwnerScore or None, note) for ``compare A B --owner-data PATH [--owner-base ONNX|scratch]``."""
     from modelhound.converters import ConverterPool
     from modelhound.converters.pool import WorkerCallError
     from modelhound.corpus.suspect import normalization_of
@@ -268,7 +272,7 @@ def compare_with_owner_data(fa: Any, fb: Any, data_path: str) -> tuple[Any, str]
                 return None, f"owner evidence not used: {name} has {len(c.inputs)} inputs"
         try:
             return pool.call("modelhound.corpus.owner:compare_here", ca, cb, str(data_path),
-                             normalization_of(fa), normalization_of(fb)), ""
+                             normalization_of(fa), normalization_of(fb), base), ""
         except WorkerCallError as exc:
             return None, f"owner evidence not used: {exc}"
 

@@ -1,6 +1,8 @@
-"""Owner evidence end to end: a teacher trained on MNIST, a label-stolen copy and an
-independently trained model, all built here (torch CPU, seconds), exported to ONNX, the
-teacher added with ``zoo add --owner-data``, the other two scanned against the zoo.
+"""Owner evidence end to end: a teacher trained on MNIST (the owner's data), a label-stolen
+copy (the teacher's labels on the thief's own digit images, sklearn's digits) and an
+independently trained model (the owner's data and labels), all built here (torch CPU,
+seconds), exported to ONNX, the teacher added with ``zoo add --owner-data --owner-queries``
+(other sklearn digits as the public query data), the other two scanned against the zoo.
 
 The zoos are built with ``--no-profile``: ModelDiff on these tiny models needs the full 100
 pairs x 50 PGD steps to be meaningful, which is minutes of CPU, and the verdict under test
@@ -29,6 +31,18 @@ def _mnist() -> tuple[np.ndarray, np.ndarray]:
         d = np.loadtxt(fh, delimiter=",", dtype=np.float32)
     order = np.random.default_rng(0).permutation(len(d))  # the file is sorted by label
     return d[order, :-1].reshape(-1, 28, 28, 1) / 255.0, d[order, -1].astype(np.int64)
+
+
+def _digits() -> np.ndarray:
+    """sklearn's 8x8 digits, drawn like MNIST (20x20 in a 28x28 frame, [0, 1]): a thief's own data."""
+    import cv2
+
+    with gzip.open(fixture_path("data", "sklearn", "digits.csv.gz")) as fh:
+        d = np.loadtxt(fh, delimiter=",", dtype=np.float32)
+    out = np.zeros((len(d), 28, 28, 1), np.float32)
+    for i, row in enumerate(d[:, :64] / 16.0):
+        out[i, 4:24, 4:24, 0] = np.clip(cv2.resize(row.reshape(8, 8), (20, 20), interpolation=cv2.INTER_LINEAR), 0, 1)
+    return out
 
 
 def _train(x: np.ndarray, y: np.ndarray, seed: int, wide: bool, steps: int = 300) -> bytes:
@@ -77,13 +91,17 @@ def _labels(onnx: bytes, x: np.ndarray) -> np.ndarray:
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     x, y = _mnist()
     xo, yo = x[:N_OWNER], y[:N_OWNER]
+    digits = _digits()
+    thief_images = digits[:1000]  # the thief's own images: other digits, never labelled by the owner
+    public = digits[1000:]  # the owner's query data: public digit images, disjoint from the thief's
     d = tmp_path_factory.mktemp("owner")
     teacher = _train(xo, yo, seed=1, wide=False)
-    stolen = _train(xo, _labels(teacher, xo), seed=2, wide=True)  # the teacher's labels only
+    stolen = _train(thief_images, _labels(teacher, thief_images), seed=2, wide=True)  # the teacher's labels only
     independent = _train(xo, yo, seed=3, wide=True)  # the owner's data, true labels
     for name, data in (("teacher", teacher), ("stolen", stolen), ("independent", independent)):
         (d / f"{name}.onnx").write_bytes(data)
     np.savez(d / "owner.npz", x=(xo * 255).astype(np.uint8)[..., 0], y=yo)
+    np.savez(d / "queries.npz", x=(public * 255).astype(np.uint8)[..., 0])
     return {"dir": d}
 
 
@@ -99,9 +117,10 @@ def test_owner_evidence_flags_the_stolen_copy_and_not_the_independent(models, ca
     d = models["dir"]
     zoo = f"{d}/zoo-owner"
     assert main(["zoo", "add", f"{d}/teacher.onnx", "--zoo", zoo, "--name", "teacher",
-                 "--owner-data", f"{d}/owner.npz", "--owner-base", "scratch", "--no-profile"]) == 0
-    out = capsys.readouterr().out
-    assert "owner evidence v1" in out and "start: trained from scratch" in out
+                 "--owner-data", f"{d}/owner.npz", "--owner-base", "scratch",
+                 "--owner-queries", f"{d}/queries.npz", "--no-profile"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "owner evidence v2" in out and "start: trained from scratch" in out and " queries " in out
     rows = _scan(zoo, d, f"{d}/with.csv")
     stolen, indep = rows["stolen.onnx"], rows["independent.onnx"]
     assert (stolen["verdict"], stolen["match"], stolen["reuse_type"]) == ("reused", "teacher", "distilled or stolen")
@@ -164,38 +183,62 @@ def test_owner_data_layouts_and_bad_input(tmp_path):
     assert load_owner_data(tmp_path / "audio.npz", vec).x.shape == (4, 16)
 
 
-def test_owner_evidence_scores_with_a_conservative_binomial_null(tmp_path):
-    from modelhound.fingerprint.owner import OWNER_LAYOUT, OwnerEvidence, OwnerEvidenceError
+def test_owner_evidence_tests_each_probe_group_against_its_own_null(tmp_path):
+    """Each group (the reference's errors, query data, adversarial) has its own null from the
+    calibration independents; only the query group can flag (the others flagged independents
+    or never separated on bench/reuse) and the others are reported; an independent that is
+    close on a group but within its null is not flagged."""
+    from modelhound.fingerprint.owner import FLAG_GROUPS, MARGIN, OWNER_LAYOUT, OwnerEvidence, OwnerEvidenceError
 
+    assert FLAG_GROUPS == ("queries",)
     labels = np.arange(200) % 10
+    groups = np.repeat([0, 1], 100)
     meta = {"n_owner": 1000, "labelled": True, "seconds": 1.0, "start": "scratch"}
-    ev = OwnerEvidence(np.zeros((200, 28, 28, 1), np.float32), labels, 10, np.array([0.40, 0.55]),
-                       np.array([0.8]), 1e-3, meta)
-    assert ev.null_rate == pytest.approx(0.70)  # the highest calibration independent + 0.15
+    null = np.array([[0.40, 0.20], [0.55, 0.30]])  # calibration models x groups
+    ev = OwnerEvidence(np.zeros((200, 28, 28, 1), np.float32), labels, groups, ("errors", "queries"), 10, null,
+                       np.array([[0.8, 0.9]]), 1e-3, meta)
+    assert ev.null_rate(0) == pytest.approx(0.55 + MARGIN) and ev.null_rate(1) == pytest.approx(0.30 + MARGIN)
 
-    def outputs(agree: float) -> np.ndarray:
+    def outputs(a0: float, a1: float) -> np.ndarray:
         pred = labels.copy()
-        pred[int(agree * 200):] = (pred[int(agree * 200):] + 1) % 10
+        for g, a in ((0, a0), (1, a1)):
+            idx = np.flatnonzero(groups == g)
+            wrong = idx[int(round(a * len(idx))):]
+            pred[wrong] = (pred[wrong] + 1) % 10
         return np.eye(10)[pred]
 
-    copy, indep = ev.score(outputs(0.9)), ev.score(outputs(0.55))
-    assert copy.flagged and copy.p_value < 1e-6 and copy.agreement == pytest.approx(0.9)
+    thief = ev.score(outputs(0.50, 0.90))  # copies the reference's answers on the query data
+    assert thief.flagged and thief.group == "queries"
+    assert thief.agreement == pytest.approx(0.90) and thief.p_value < 1e-6
+    indep = ev.score(outputs(0.50, 0.25))
     assert not indep.flagged and indep.p_value > 0.5 and "no sign of theft" in indep.describe()
-    assert 0.7 < ev.threshold < 0.85 and ev.score(outputs(ev.threshold)).flagged
+    assert "errors (reported only) 0.500 (independents <= 0.550" in indep.describe()
+    # Far above the null on the errors group alone: reported, inconclusive, never flagged.
+    errors_only = ev.score(outputs(1.0, 0.25))
+    assert not errors_only.flagged and errors_only.inconclusive and "only queries can flag" in errors_only.describe()
+    assert ev.threshold(0) == 1.0
+    t = ev.threshold(1)
+    assert ev.score(outputs(0.5, t)).flagged and not ev.score(outputs(0.5, t - 0.01)).flagged
+    assert ev.group_p(1, t) < 1e-3 <= ev.group_p(1, t - 0.01)
     # Closer than every calibration model but not significantly: inconclusive, not flagged.
-    close = ev.score(outputs(0.65))
+    close = ev.score(outputs(0.50, 0.35))
     assert not close.flagged and close.inconclusive and "inconclusive" in close.describe()
+    # Without query probes nothing can flag.
+    no_q = OwnerEvidence(ev.probes[:100], labels[:100], groups[:100], ("errors",), 10, null[:, :1],
+                         ev.surrogate[:, :1], 1e-3, meta)
+    assert not no_q.score(outputs(1.0, 0.25)[:100]).flagged and no_q.score(outputs(1.0, 0.25)[:100]).p_value == 1.0
     # Without a declared start (--owner-base ONNX|scratch) the evidence never flags.
-    undeclared = OwnerEvidence(ev.probes, labels, 10, ev.null, ev.surrogate, 1e-3, {**meta, "start": "undeclared"})
-    u = undeclared.score(outputs(0.9))
+    undeclared = OwnerEvidence(ev.probes, labels, groups, ev.group_names, 10, null, ev.surrogate, 1e-3,
+                               {**meta, "start": "undeclared"})
+    u = undeclared.score(outputs(0.9, 0.9))
     assert not u.flagged and u.inconclusive and "did not name the reference's starting point" in u.describe()
     assert "never flags" in undeclared.summary()
     with pytest.raises(ValueError, match="suspect has 2 outputs, the reference 10"):
         ev.score(np.zeros((200, 2)))
     np.savez(tmp_path / "owner.npz", **ev.to_npz())
     back = OwnerEvidence.from_npz(np.load(tmp_path / "owner.npz"), "owner.npz")
-    assert back.score(outputs(0.9)) == copy
-    old = {**ev.to_npz(), "layout": np.array(OWNER_LAYOUT + 1)}
+    assert back.group_names == ("errors", "queries") and back.score(outputs(0.5, 0.9)) == thief
+    old = {**ev.to_npz(), "layout": np.array(OWNER_LAYOUT - 1)}
     with pytest.raises(OwnerEvidenceError, match="re-add the reference with --owner-data"):
         OwnerEvidence.from_npz(old, "owner.npz")
 
@@ -220,12 +263,51 @@ def test_owner_evidence_calibrates_on_independents_fine_tuned_from_the_owners_ba
     with pytest.raises(CorpusError, match="base.tflite: the owner base model must be an ONNX file"):
         read_base(tmp_path / "base.tflite")
     sess = ort.InferenceSession(teacher, providers=["CPUExecutionProvider"])
-    settings = OwnerSettings(n_independent=2, n_base=2, n_surrogate=2, n_probes=60, n_adv_seeds=60,
-                             adv_steps=5, min_steps=40, max_samples=600)
-    ev = build_owner_evidence(lambda q: sess.run(None, {"image": q})[0], x[:600], y[:600], is_image=True,
-                              settings=settings, base=base, queries=x[4000:4200])
-    assert ev.meta["base_independents"] == 2 and ev.meta["calibration"] == 2
-    assert len(ev.null) == 2 and len(ev.meta["null_base"]) == 1 and 20 <= len(ev.labels) <= 60
-    assert ev.meta["n_natural"] + ev.meta["n_query"] + ev.meta["n_adversarial"] == len(ev.labels)
+
+    def run(q: np.ndarray) -> np.ndarray:
+        return sess.run(None, {"image": q})[0]
+
+    settings = OwnerSettings(n_independent=2, n_base=2, n_arch=2, n_surrogate=2, n_arch_surrogate=1, n_probes=60,
+                             n_adv_seeds=60, adv_steps=5, min_steps=40, max_samples=600, min_probes=5)
+    ev = build_owner_evidence(run, x[:600], y[:600], is_image=True, settings=settings, base=base, reference=teacher,
+                              queries=x[4000:4200])
+    assert ev.meta["independents"] == {"scratch": 2, "architecture": 2, "base": 2}
+    assert ev.meta["calibration"] == ["scratch", "architecture", "base"] and ev.meta["start"] == "base"
+    assert ev.meta["surrogates"] == 3 and ev.meta["reference_graph"]
+    assert set(ev.group_names) <= {"errors", "queries", "adversarial"} and ev.null.shape == (3, len(ev.group_names))
+    for g in range(len(ev.group_names)):
+        assert settings.min_probes <= int((ev.groups == g).sum()) <= settings.n_probes
     # The reference agrees with itself on every probe (labels and probes are stored as run).
-    assert ev.score(sess.run(None, {"image": ev.probes})[0]).agreement == 1.0
+    assert all(a == 1.0 for _g, a, _m, _p in ev.score(run(ev.probes)).groups)
+    # Without --owner-base or 'scratch' the start is undeclared and nothing is ever flagged.
+    undeclared = build_owner_evidence(run, x[:600], y[:600], is_image=True, settings=settings,
+                                      queries=x[4000:4200])
+    assert undeclared.meta["start"] == "undeclared" and "base" not in undeclared.meta["independents"]
+    assert not undeclared.score(run(undeclared.probes)).flagged
+
+
+@needs_torch
+def test_independents_of_the_references_own_architecture_are_new_weights_on_the_same_graph():
+    """The reference read as a torch graph, copied with every weight drawn anew (an independent
+    of the same architecture) or with only the last layer new (a fine-tune); the reference's
+    own module stays as it was."""
+    import onnxruntime as ort
+    import torch
+
+    from modelhound.fingerprint import owner_pools as op
+
+    x, y = _mnist()
+    teacher = _train(x[:600], y[:600], seed=1, wide=False, steps=120)
+    g = op.load_graph(teacher, x[:2], "reference")
+    ref_out = ort.InferenceSession(teacher, providers=["CPUExecutionProvider"]).run(None, {"image": x[:50]})[0]
+    assert g.width == 10 and np.allclose(op.logits(g.module, x[:50]), ref_out, atol=1e-4)
+    before = [p.clone() for p in g.module.parameters()]
+    fresh = op.trainable_copy(g, 7, 10, reinit=True)
+    shapes = sorted(tuple(p.shape) for p in fresh.parameters())
+    assert shapes == sorted(tuple(p.shape) for p in g.module.parameters())
+    assert all(not torch.equal(a, b) for a, b in zip(fresh.parameters(), g.module.parameters()) if a.ndim > 1)
+    op.fit(fresh, x[:1000], y[:1000], False, 7, steps=150, batch=64)
+    assert (op.labels(fresh, x[3000:3500]) == y[3000:3500]).mean() > 0.7  # trains like the reference's architecture
+    tuned = op.trainable_copy(g, 7, 2, reinit=False)  # another label space: a new head on top
+    assert op.logits(tuned, x[:5]).shape == (5, 2)
+    assert all(torch.equal(a, b) for a, b in zip(g.module.parameters(), before))
