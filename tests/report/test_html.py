@@ -187,3 +187,22 @@ def test_page_loads_in_chromium_without_errors_or_requests(
         browser.screenshot(shot)
         assert shot.stat().st_size > 10_000
         print(f"screenshot of the HTML report: {shot}")
+
+
+def test_html_names_the_original_a_fidelity_error_was_measured_against() -> None:
+    """An MNN copy checked against the ONNX network beside it in the app: the page says which."""
+    from modelhound.records import AppInfo, AppScan
+    from modelhound.report.json import app_record
+    from modelhound.report.rows import COLUMNS
+    app = app_record(AppScan(app=AppInfo(path="/apps/ocr.apk", sha256="0" * 64, size=1000)))
+    row = {**dict.fromkeys(COLUMNS), "apk": "/apps/ocr.apk", "entry": "assets/det.mnn",
+           "format": "mnn", "subformat": "", "status": "ok", "reason": "", "inputs": [],
+           "outputs": [], "companions": [], "quantization": "", "runnable": "yes",
+           "runtime": "mnn", "conversion_rel_error": 2.5e-6,
+           "fidelity_reference": "assets/det.onnx", "verdict": ""}
+    html = render_html([row], [app])
+    assert "rel. error 2.5e-06 vs" in html
+    assert '<span class="path">assets/det.onnx</span>' in html
+    # a converted form checked against the file itself names nothing
+    html = render_html([{**row, "fidelity_reference": ""}], [app])
+    assert "rel. error 2.5e-06)" in html
