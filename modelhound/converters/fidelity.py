@@ -37,10 +37,18 @@ BATCH = 2
 def concrete_shape(spec: TensorSpec, batch: int) -> tuple[int, ...]:
     """The spec's shape with the batch set and other dynamic dimensions made concrete.
 
-    A fixed first dimension other than 1 is not a batch and is kept.
+    A fixed first dimension other than 1 is not a batch and is kept. A float
+    ``[batch, samples]`` input of free length is a waveform
+    (:mod:`modelhound.fingerprint.binding`) and gets the fingerprint's audio window, not a
+    length too short for a front end's frames.
     """
     if not spec.shape:
         return ()
+    if (len(spec.shape) == 2 and spec.shape[1] < 0 and spec.dtype != "str"
+            and np.dtype(spec.dtype).kind == "f"):
+        from modelhound.fingerprint.binding import AUDIO_WINDOW
+
+        return (spec.shape[0] if spec.shape[0] > 1 else batch, AUDIO_WINDOW)
     if spec.shape[0] > 1:
         return tuple(DYNAMIC_DIM if d < 0 else d for d in spec.shape)
     rest = tuple(DYNAMIC_DIM if d < 0 else d for d in spec.shape[1:])

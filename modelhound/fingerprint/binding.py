@@ -13,9 +13,11 @@ Documented rule (applied to the declared inputs, without running anything):
 3. The **data input** is what remains: the one the model's metadata names when known,
    else the largest (most elements) non-state, non-control input; ties go to the first.
 4. A free length of the data input is fixed: the probe set's own size for images (as for
-   every model), and :data:`AUDIO_WINDOW` samples for a float ``[batch, samples]`` input of
-   a model with a sample-rate or a recurrent-state input (one 32 ms window at 16 kHz plus
-   the 64-sample context silero-vad prepends), else :data:`SEQUENCE`.
+   every model), and :data:`AUDIO_WINDOW` samples for a float ``[batch, samples]`` input
+   (one 32 ms window at 16 kHz plus the 64-sample context silero-vad prepends): a float
+   input whose length is free is read as a waveform, whether or not the model has a
+   sample-rate or a recurrent-state input beside it (openwakeword's melspectrogram has
+   neither); an integer one gets :data:`SEQUENCE` tokens.
 
 A recurrent model is run one window per call from the zero state, sample by sample (the
 state's batch axis is not always the first), so every pair is scored from the same state.
@@ -91,10 +93,16 @@ def bind(inputs: Sequence[TensorSpec], data_name: str = "") -> Binding | None:
         return None
     data = max(candidates, key=lambda i: (_size(inputs[i]), -i))
     spec = inputs[data]
-    audio = "rate" in kinds or ("state" in kinds and np.dtype(spec.dtype).kind == "f")
-    if len(spec.shape) == 2 and spec.shape[1] < 0:
+    is_float = spec.dtype != "str" and np.dtype(spec.dtype).kind == "f"
+    free_length = len(spec.shape) == 2 and spec.shape[1] < 0
+    # a float [batch, samples] input whose length is free takes a waveform of any length
+    # (openwakeword's melspectrogram.onnx: "input" [batch_size, samples]); fixed-length
+    # float vectors (tabular features, sensor windows) stay vectors
+    audio = "rate" in kinds or ("state" in kinds and is_float) or (free_length and is_float)
+    if free_length:
         spec = TensorSpec(spec.name, (spec.shape[0], AUDIO_WINDOW if audio else SEQUENCE),
-                          spec.dtype, spec.quantization, spec.layout)
+                          spec.dtype, spec.quantization,
+                          "audio" if audio and is_float else spec.layout)
     if spec.shape and spec.shape[0] < 0:
         spec = TensorSpec(spec.name, (1, *spec.shape[1:]), spec.dtype, spec.quantization,
                           spec.layout)

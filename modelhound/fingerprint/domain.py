@@ -12,7 +12,8 @@ has chosen the data input:
   holds its ``attention_mask`` at ones and its ``token_type_ids`` at zeros);
 * ``audio``: a float ``[batch, samples]`` waveform: the model has a sample-rate or a
   recurrent-state input beside it (silero-vad), its runtime says so (layout ``audio``:
-  TorchScript ``forward(x, sr: int)``), or the data input is named like a waveform
+  TorchScript ``forward(x, sr: int)``), its length is free (the binding then marks it
+  ``audio``: openwakeword's melspectrogram), or the data input is named like a waveform
   (``audio``, ``waveform``, ``wav``, ``pcm``, ``samples``, ``speech``);
 * ``audio-features``: float frames of a speech front end, named like one (``mfcc``,
   ``fbank``, ``mel``, ``spectrogram``, ``logmel``), e.g. ARM ML-KWS's ``Mfcc:0`` [1, 25, 10];

@@ -172,3 +172,74 @@ def test_token_probe_set_is_the_same_when_built_again(zoo, tmp_path: Path) -> No
     first = {r.name: r for r in zoo.references()}["text"]
     assert ref.probe_id == first.probe_id
     assert again.profile(ref).ddv == zoo.profile(first).ddv
+
+
+def wave_model(seed: int = 0, scale: float = 1.0) -> bytes:
+    """A learned front end as openwakeword's melspectrogram.onnx declares it: one float input
+    "input" [batch_size, samples] with a free length and no sample-rate or state input,
+    framed by a strided Conv1D, then pooled: [batch, 8]."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal((8, 1, 64)) * scale).astype(np.float32)
+    nodes = [helper.make_node("Unsqueeze", ["input", "ax1"], ["x3"]),
+             helper.make_node("Conv", ["x3", "W"], ["f"], strides=[32]),
+             helper.make_node("Relu", ["f"], ["r"]),
+             helper.make_node("ReduceMean", ["r"], ["out"], axes=[2], keepdims=0)]
+    graph = helper.make_graph(
+        nodes, "wave",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch_size", "samples"])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch_size", 8])],
+        initializer=[numpy_helper.from_array(w, "W"),
+                     numpy_helper.from_array(np.array([1], np.int64), "ax1")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_a_float_input_of_free_length_is_a_waveform() -> None:
+    """openwakeword's melspectrogram.onnx ([batch_size, samples], nothing beside it) was read
+    as a 16-element vector, too short for its STFT: it now gets an audio window."""
+    from modelhound.fingerprint.binding import AUDIO_WINDOW, SEQUENCE
+
+    dom = model_domain(OnnxRunnable(wave_model()).inputs)
+    assert dom is not None and dom[0] == "audio" and dom[1].shape == (1, AUDIO_WINDOW)
+    # fixed-length float vectors stay vectors, free-length integer ids stay tokens
+    fixed = model_domain((TensorSpec("X", (1, 124), "float32"),))
+    assert fixed is not None and fixed[0] == "vector" and fixed[1].shape == (1, 124)
+    ids = model_domain((TensorSpec("x", (1, -1), "int64"),))
+    assert ids is not None and ids[0] == "tokens" and ids[1].shape == (1, SEQUENCE)
+
+
+@needs_audio
+def test_a_free_length_waveform_reference_is_profiled_on_recordings_and_its_copy_matches(
+        tmp_path: Path) -> None:
+    from modelhound.converters import ConverterPool
+    from modelhound.corpus.build import ProfileSettings, add_file
+    from modelhound.corpus.zoo import Zoo
+    from modelhound.fingerprint.binding import AUDIO_WINDOW
+
+    (tmp_path / "wave.onnx").write_bytes(wave_model(0))
+    z = Zoo.open(tmp_path / "zoo", create=True)
+    with ConverterPool(1) as pool:
+        (ref,) = add_file(z, str(tmp_path / "wave.onnx"), pool=pool,
+                          settings=ProfileSettings(n_pairs=20, pgd_steps=2))
+    pairs = z.pairs(ref.probe_id)
+    assert pairs.domain == "audio" and pairs.x.shape == (20, AUDIO_WINDOW)
+    assert z.profile(ref).ddv  # a behavioural profile, not "no data input"
+    # a fine-tuned copy (weights moved 1 %) runs on that probe set and matches it; an
+    # unrelated front end of the same shape does not
+    close = _suspect(z, wave_model(0, scale=1.01))
+    other = _suspect(z, wave_model(7))
+    assert set(close.ddvs) == {ref.probe_id}
+    from modelhound.fingerprint.modeldiff import ddv_similarity
+
+    ref_ddv = np.asarray(z.profile(ref).ddv)
+    near = ddv_similarity(ref_ddv, np.asarray(close.ddvs[ref.probe_id]))
+    assert near > 0.99 and near > ddv_similarity(ref_ddv, np.asarray(other.ddvs[ref.probe_id]))
+    # the conversion check ran the model on a waveform window, not on 16 samples
+    from modelhound.converters.registry import convert_here
+    from tests.corpus.helpers import found_model
+
+    checked = convert_here(found_model(wave_model(0), "m.onnx"))
+    assert checked.runnable and "not run on seeded inputs" not in checked.reason
