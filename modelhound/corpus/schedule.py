@@ -192,8 +192,10 @@ def _profile_members(zoo: Zoo, key: str, members: list[tuple[Reference, FoundMod
     from modelhound.corpus.build import _profile
 
     out = []
+    generating = []  # whether the zoo had no probe set for the key when each member was tried
     for ref, found, conv in members:
-        if pgd and _native_tflite(conv) and zoo.probe_for_spec(key) is None:
+        generating.append(zoo.probe_for_spec(key) is None)
+        if pgd and _native_tflite(conv) and generating[-1]:
             ref, conv = _with_onnx(zoo, ref, found, conv)
         try:
             runnable = load_runnable(conv, threads=1)
@@ -205,6 +207,18 @@ def _profile_members(zoo: Zoo, key: str, members: list[tuple[Reference, FoundMod
         # without its ONNX form, _profile's generator is the black-box score search
         out.append(_profile(zoo, ref, found, conv if pgd else replace(conv, onnx=None),
                             runnable, _seeds_for(images_dir, ref.task), settings))
+    if zoo.probe_for_spec(key) is None:
+        return out
+    # a member tried first whose own generation failed (e.g. onnx2torch lacks its LSTM) is
+    # profiled on the probe set a later member generated, as every other member is
+    for i, (ref, found, conv) in enumerate(members):
+        if generating[i] and not out[i].probe_id and out[i].runnable:
+            again = _profile_members(zoo, key, [(out[i], found, conv)], images_dir, settings,
+                                     pgd)[0]
+            if again.probe_id:
+                why = out[i].profile_note.removeprefix("no behavioural profile: ")
+                out[i] = replace(again, profile_note=f"{again.profile_note} "
+                                                     f"(PGD on it failed: {why})")
     return out
 
 

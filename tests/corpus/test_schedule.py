@@ -241,3 +241,85 @@ def test_free_size_references_join_the_group_of_the_size_they_are_profiled_at(tm
     assert det.profile_note.startswith("pgd pairs generated on fixed")
     assert "resolved to 224x224" in det.profile_note
     assert "resolved to 48x192 (documented" in cls.profile_note
+
+
+def lstm_net(seed: int) -> bytes:
+    """[N, 8] -> LSTM(hidden 4) over a one-step sequence -> [N, 4]: ONNX Runtime runs it,
+    onnx2torch has no converter for LSTM (as openwakeword 0.4.0's hey_mycroft)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+
+    def init(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array(rng.normal(0, 0.5, shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Unsqueeze", ["x", "axes"], ["s"]),  # [1, N, 8]: one time step
+        helper.make_node("LSTM", ["s", "W", "R", "B"], ["Y"], hidden_size=4),  # [1, 1, N, 4]
+        helper.make_node("Squeeze", ["Y", "axes01"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, f"lstm{seed}",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [init("W", 1, 16, 8), init("R", 1, 16, 4), init("B", 1, 32),
+         numpy_helper.from_array(np.array([0], np.int64), "axes"),
+         numpy_helper.from_array(np.array([0, 1], np.int64), "axes01")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def dense_net(seed: int, hidden: int) -> bytes:
+    """[N, 8] -> Gemm(hidden) -> Tanh -> Gemm(4)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+
+    def init(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array(rng.normal(0, 0.5, shape).astype(np.float32), name)
+
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
+             helper.make_node("Tanh", ["h"], ["t"]),
+             helper.make_node("Gemm", ["t", "w2", "b2"], ["y"], transB=1)]
+    graph = helper.make_graph(
+        nodes, f"dense{seed}",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [init("w1", hidden, 8), init("b1", hidden), init("w2", 4, hidden), init("b2", 4)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_a_member_pgd_cannot_differentiate_is_profiled_on_the_set_another_generates(tmp_path):
+    """The LSTM model is the group's cheapest, so it is tried first as generator and PGD
+    fails on it (onnx2torch has no LSTM). The dense model then generates the probe set
+    with PGD, and the LSTM model is profiled on that set too, instead of being left
+    without a behavioural profile (openwakeword 0.4.0's hey_mycroft in the default zoo)."""
+    from modelhound.converters.registry import convert_here
+    from modelhound.corpus.default import _Converted
+    from modelhound.corpus.schedule import plan_here, profile_references
+
+    files = {"lstm.onnx": lstm_net(7), "dense.onnx": dense_net(8, hidden=64)}
+    zoo = Zoo.open(tmp_path / "zoo", create=True)
+    items = []
+    for name, data in files.items():
+        found = found_model(data, f"pkg/{name}")
+        conv = convert_here(found)
+        assert conv.runnable, conv.reason
+        ref = add_reference(zoo, found, pool=_Converted(conv), name=name.split(".")[0],
+                            settings=ProfileSettings(profile=False))
+        items.append((ref, found, conv))
+    plans = {ref.name: plan_here(found, conv) for ref, found, conv in items}
+    assert plans["lstm"].key == plans["dense"].key
+    assert plans["lstm"].macs < plans["dense"].macs  # the LSTM model is tried first
+    refs = {r.name: r for r in profile_references(zoo, items, jobs=1, settings=SMALL)}
+    lstm, dense = refs["lstm"], refs["dense"]
+    assert dense.probe_id and lstm.probe_id == dense.probe_id
+    assert lstm.profile_note.startswith("pgd pairs generated on dense")
+    assert "PGD on it failed: onnx2torch cannot convert the model" in lstm.profile_note
+    assert "LSTM" in lstm.profile_note
+    assert zoo.profile(lstm) is not None
