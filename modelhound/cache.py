@@ -35,6 +35,7 @@ truncated, foreign, from another toolchain) is a miss: recomputed and overwritte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -69,13 +70,32 @@ def default_cache_dir() -> Path:
     return cache_dir() / "results"
 
 
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """sha256 (16 hex digits) of modelhound's own Python sources, so that results computed
+    by other code are misses even while the version number stays the same (a git checkout,
+    an editable install, a fix between releases). About 240 small files, read once per
+    process."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if "__pycache__" in rel:
+            continue
+        h.update(rel.encode() + b"\0")
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
 def toolchain() -> str:
-    """modelhound's version and the versions of the runtimes and converters it uses."""
+    """modelhound's version and sources, and the versions of the runtimes and converters it
+    uses."""
     from importlib import metadata
 
     from modelhound import __version__
 
-    parts = [f"modelhound={__version__}"]
+    parts = [f"modelhound={__version__}", f"source={source_digest()}"]
     for dist in TOOLCHAIN:
         try:
             parts.append(f"{dist}={metadata.version(dist)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,37 @@ def test_entries_round_trip_and_are_keyed_by_everything_they_depend_on(tmp_path:
     assert c.get("conversion", key) is None
     assert ResultCache(tmp_path, tool="t2").get("probe", key) is None  # another toolchain
     assert c.stats.rejected == 0
+
+
+def test_results_from_other_modelhound_sources_are_misses(tmp_path: Path) -> None:
+    """The version number stays 0.1.0 between fixes; the toolchain also names a digest of
+    modelhound's own sources, so a scan after any code change recomputes instead of
+    reading rows the old code made. A copy of the package with one source file changed
+    has another digest; an unchanged copy has the same one."""
+    import shutil
+
+    import modelhound
+    from modelhound.cache import source_digest, toolchain
+
+    assert f"source={source_digest()}" in toolchain()
+    src = Path(modelhound.__file__).resolve().parent
+
+    def digest_of(root: Path) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", "from modelhound.cache import source_digest; "
+                                   "print(source_digest())"],
+            env={**os.environ, "PYTHONPATH": str(root)}, cwd=root, capture_output=True,
+            text=True, check=True)
+        return out.stdout.strip()
+
+    same = tmp_path / "same"
+    shutil.copytree(src, same / "modelhound", ignore=shutil.ignore_patterns("__pycache__"))
+    changed = tmp_path / "changed"
+    shutil.copytree(src, changed / "modelhound", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(changed / "modelhound" / "fingerprint" / "binding.py", "a") as f:
+        f.write("\n# a fix\n")
+    assert digest_of(same) == source_digest()
+    assert digest_of(changed) != source_digest()
 
 
 def _entry_files(c: ResultCache, kind: str) -> tuple[Path, list[Path]]:
