@@ -50,6 +50,15 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _as_foreground_job() -> None:
+    """(In the child, before exec.) SIGINT at its default, as in a command a user starts
+    from a terminal. A test run started in the background by a non-interactive shell
+    (``cmd &``, as a CI runner may) ignores SIGINT, and an ignored signal stays ignored
+    across exec: the scan would never see the Ctrl-C this test sends, and rightly so,
+    since a background job is not meant to get one."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -109,7 +118,7 @@ def test_a_signal_stops_the_scan_keeps_finished_rows_and_resume_completes(
         [sys.executable, "-m", "modelhound", "scan", str(apps), "--db", str(db), "--no-match",
          "--no-cache", "--no-table", "--jobs", jobs],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+        start_new_session=True, preexec_fn=_as_foreground_job)
     # wait until a conversion worker runs: a model is being converted, inputs remain
     deadline = time.time() + 300
     workers: set[int] = set()
