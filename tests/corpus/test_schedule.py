@@ -69,19 +69,26 @@ MODELS = {
 }
 
 
-def _stored(zoo: Zoo, names: list[str]) -> list:
+def _store(zoo: Zoo, files: dict[str, bytes]) -> list:
+    """Each model file (path in its package -> bytes) converted and stored unprofiled, named
+    by its file name up to the first dot: the (reference, found, conversion) items that
+    profile_references takes."""
     from modelhound.converters.registry import convert_here
     from modelhound.corpus.default import _Converted
 
     items = []
-    for name in names:
-        found = found_model(MODELS[name], f"{name}.onnx")
+    for path, data in files.items():
+        found = found_model(data, path)
         conv = convert_here(found)
         assert conv.runnable, conv.reason
-        ref = add_reference(zoo, found, pool=_Converted(conv), name=name,
+        ref = add_reference(zoo, found, pool=_Converted(conv), name=Path(path).name.split(".")[0],
                             settings=ProfileSettings(profile=False))
         items.append((ref, found, conv))
     return items
+
+
+def _stored(zoo: Zoo, names: list[str]) -> list:
+    return _store(zoo, {f"{name}.onnx": MODELS[name] for name in names})
 
 
 def _build(folder: Path, jobs: int) -> Zoo:
@@ -213,22 +220,13 @@ def test_free_size_references_join_the_group_of_the_size_they_are_profiled_at(tm
     (by its file name) at its documented 48x192, another free-size model at 224x224 like
     the fixed 224x224 model beside it. Each size is one probe set, generated once, on the
     cheapest model of that size."""
-    from modelhound.converters.registry import convert_here
-    from modelhound.corpus.default import _Converted
     from modelhound.corpus.schedule import plan_here, profile_references
 
-    files = {"ch_ppocr_mobile_v2.0_cls_infer.onnx": free_conv_net(4, channels=4),
-             "det.onnx": free_conv_net(5, channels=16),
-             "fixed.onnx": conv_net(6, channels=2, hidden=8, size=224)}
     zoo = Zoo.open(tmp_path / "zoo", create=True)
-    items = []
-    for name, data in files.items():
-        found = found_model(data, f"pkg/models/{name}")
-        conv = convert_here(found)
-        assert conv.runnable, conv.reason
-        ref = add_reference(zoo, found, pool=_Converted(conv), name=name.split(".")[0],
-                            settings=ProfileSettings(profile=False))
-        items.append((ref, found, conv))
+    items = _store(zoo, {
+        "pkg/models/ch_ppocr_mobile_v2.0_cls_infer.onnx": free_conv_net(4, channels=4),
+        "pkg/models/det.onnx": free_conv_net(5, channels=16),
+        "pkg/models/fixed.onnx": conv_net(6, channels=2, hidden=8, size=224)})
     plans = {ref.name: plan_here(found, conv) for ref, found, conv in items}
     assert plans["ch_ppocr_mobile_v2"].key == "image:48x192x3"
     assert plans["det"].key == plans["fixed"].key == "image:224x224x3"
@@ -299,20 +297,10 @@ def test_a_member_pgd_cannot_differentiate_is_profiled_on_the_set_another_genera
     fails on it (onnx2torch has no LSTM). The dense model then generates the probe set
     with PGD, and the LSTM model is profiled on that set too, instead of being left
     without a behavioural profile (openwakeword 0.4.0's hey_mycroft in the default zoo)."""
-    from modelhound.converters.registry import convert_here
-    from modelhound.corpus.default import _Converted
     from modelhound.corpus.schedule import plan_here, profile_references
 
-    files = {"lstm.onnx": lstm_net(7), "dense.onnx": dense_net(8, hidden=64)}
     zoo = Zoo.open(tmp_path / "zoo", create=True)
-    items = []
-    for name, data in files.items():
-        found = found_model(data, f"pkg/{name}")
-        conv = convert_here(found)
-        assert conv.runnable, conv.reason
-        ref = add_reference(zoo, found, pool=_Converted(conv), name=name.split(".")[0],
-                            settings=ProfileSettings(profile=False))
-        items.append((ref, found, conv))
+    items = _store(zoo, {"pkg/lstm.onnx": lstm_net(7), "pkg/dense.onnx": dense_net(8, hidden=64)})
     plans = {ref.name: plan_here(found, conv) for ref, found, conv in items}
     assert plans["lstm"].key == plans["dense"].key
     assert plans["lstm"].macs < plans["dense"].macs  # the LSTM model is tried first
