@@ -44,10 +44,9 @@ def concrete_shape(spec: TensorSpec, batch: int) -> tuple[int, ...]:
     """
     if not spec.shape:
         return ()
-    if (len(spec.shape) == 2 and spec.shape[1] < 0 and spec.dtype != "str"
-            and np.dtype(spec.dtype).kind == "f"):
-        from modelhound.fingerprint.binding import AUDIO_WINDOW
+    from modelhound.fingerprint.binding import AUDIO_WINDOW, is_free_waveform
 
+    if is_free_waveform(spec):
         return (spec.shape[0] if spec.shape[0] > 1 else batch, AUDIO_WINDOW)
     if spec.shape[0] > 1:
         return tuple(DYNAMIC_DIM if d < 0 else d for d in spec.shape)

@@ -81,6 +81,13 @@ def _size(spec: TensorSpec) -> int:
     return int(np.prod([d if d > 0 else SEQUENCE for d in spec.shape])) if spec.shape else 1
 
 
+def is_free_waveform(spec: TensorSpec) -> bool:
+    """A float ``[batch, samples]`` input whose length is free: read as a waveform of
+    :data:`AUDIO_WINDOW` samples (rule 4)."""
+    return (len(spec.shape) == 2 and spec.shape[1] < 0 and spec.dtype != "str"
+            and np.dtype(spec.dtype).kind == "f")
+
+
 def bind(inputs: Sequence[TensorSpec], data_name: str = "") -> Binding | None:
     """The binding of a model's inputs (None when there is no data input left)."""
     kinds = [_kind(s) for s in inputs]
@@ -98,7 +105,7 @@ def bind(inputs: Sequence[TensorSpec], data_name: str = "") -> Binding | None:
     # a float [batch, samples] input whose length is free takes a waveform of any length
     # (openwakeword's melspectrogram.onnx: "input" [batch_size, samples]); fixed-length
     # float vectors (tabular features, sensor windows) stay vectors
-    audio = "rate" in kinds or ("state" in kinds and is_float) or (free_length and is_float)
+    audio = "rate" in kinds or ("state" in kinds and is_float) or is_free_waveform(spec)
     if free_length:
         spec = TensorSpec(spec.name, (spec.shape[0], AUDIO_WINDOW if audio else SEQUENCE),
                           spec.dtype, spec.quantization,
