@@ -79,10 +79,7 @@ def source_digest() -> str:
     root = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        if "__pycache__" in rel:
-            continue
-        h.update(rel.encode() + b"\0")
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(path.read_bytes())
         h.update(b"\0")
     return h.hexdigest()[:16]

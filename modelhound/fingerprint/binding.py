@@ -81,11 +81,14 @@ def _size(spec: TensorSpec) -> int:
     return int(np.prod([d if d > 0 else SEQUENCE for d in spec.shape])) if spec.shape else 1
 
 
+def _is_float(spec: TensorSpec) -> bool:
+    return spec.dtype != "str" and np.dtype(spec.dtype).kind == "f"
+
+
 def is_free_waveform(spec: TensorSpec) -> bool:
     """A float ``[batch, samples]`` input whose length is free: read as a waveform of
     :data:`AUDIO_WINDOW` samples (rule 4)."""
-    return (len(spec.shape) == 2 and spec.shape[1] < 0 and spec.dtype != "str"
-            and np.dtype(spec.dtype).kind == "f")
+    return len(spec.shape) == 2 and spec.shape[1] < 0 and _is_float(spec)
 
 
 def bind(inputs: Sequence[TensorSpec], data_name: str = "") -> Binding | None:
@@ -100,16 +103,14 @@ def bind(inputs: Sequence[TensorSpec], data_name: str = "") -> Binding | None:
         return None
     data = max(candidates, key=lambda i: (_size(inputs[i]), -i))
     spec = inputs[data]
-    is_float = spec.dtype != "str" and np.dtype(spec.dtype).kind == "f"
-    free_length = len(spec.shape) == 2 and spec.shape[1] < 0
     # a float [batch, samples] input whose length is free takes a waveform of any length
     # (openwakeword's melspectrogram.onnx: "input" [batch_size, samples]); fixed-length
     # float vectors (tabular features, sensor windows) stay vectors
-    audio = "rate" in kinds or ("state" in kinds and is_float) or is_free_waveform(spec)
-    if free_length:
+    audio = "rate" in kinds or ("state" in kinds and _is_float(spec)) or is_free_waveform(spec)
+    if len(spec.shape) == 2 and spec.shape[1] < 0:
         spec = TensorSpec(spec.name, (spec.shape[0], AUDIO_WINDOW if audio else SEQUENCE),
                           spec.dtype, spec.quantization,
-                          "audio" if audio and is_float else spec.layout)
+                          "audio" if audio and _is_float(spec) else spec.layout)
     if spec.shape and spec.shape[0] < 0:
         spec = TensorSpec(spec.name, (1, *spec.shape[1:]), spec.dtype, spec.quantization,
                           spec.layout)

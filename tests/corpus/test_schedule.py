@@ -28,17 +28,21 @@ pytestmark = pytest.mark.skipif(not gradient_available(), reason="needs the grad
 SMALL = ProfileSettings(n_pairs=6, pgd_steps=2)
 
 
+def _initializer(seed: int, std: float):
+    """init(name, *shape): a float32 ONNX initializer of seeded normal weights."""
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(seed)
+    return lambda name, *shape: numpy_helper.from_array(
+        rng.normal(0, std, shape).astype(np.float32), name)
+
+
 def conv_net(seed: int, channels: int, hidden: int, size: int = 16) -> bytes:
     """Conv(3->channels, 3x3) -> ReLU -> global pool -> Gemm(hidden) -> ReLU -> Gemm(4), on
     a free-batch NCHW input of ``size`` x ``size``; weights seeded."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
-    rng = np.random.default_rng(seed)
-
-    def init(name: str, *shape: int) -> onnx.TensorProto:
-        return numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name)
-
+    init = _initializer(seed, std=0.3)
     nodes = [
         helper.make_node("Conv", ["x", "w0", "b0"], ["c"], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c"], ["r"]),
@@ -244,14 +248,9 @@ def test_free_size_references_join_the_group_of_the_size_they_are_profiled_at(tm
 def lstm_net(seed: int) -> bytes:
     """[N, 8] -> LSTM(hidden 4) over a one-step sequence -> [N, 4]: ONNX Runtime runs it,
     onnx2torch has no converter for LSTM (as openwakeword 0.4.0's hey_mycroft)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    rng = np.random.default_rng(seed)
-
-    def init(name: str, *shape: int) -> onnx.TensorProto:
-        return numpy_helper.from_array(rng.normal(0, 0.5, shape).astype(np.float32), name)
-
+    init = _initializer(seed, std=0.5)
     nodes = [
         helper.make_node("Unsqueeze", ["x", "axes"], ["s"]),  # [1, N, 8]: one time step
         helper.make_node("LSTM", ["s", "W", "R", "B"], ["Y"], hidden_size=4),  # [1, 1, N, 4]
@@ -271,14 +270,9 @@ def lstm_net(seed: int) -> bytes:
 
 def dense_net(seed: int, hidden: int) -> bytes:
     """[N, 8] -> Gemm(hidden) -> Tanh -> Gemm(4)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
-    rng = np.random.default_rng(seed)
-
-    def init(name: str, *shape: int) -> onnx.TensorProto:
-        return numpy_helper.from_array(rng.normal(0, 0.5, shape).astype(np.float32), name)
-
+    init = _initializer(seed, std=0.5)
     nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
              helper.make_node("Tanh", ["h"], ["t"]),
              helper.make_node("Gemm", ["t", "w2", "b2"], ["y"], transB=1)]
