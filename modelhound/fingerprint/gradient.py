@@ -351,11 +351,11 @@ def _pgd(module: Any, x_float: np.ndarray, config: PgdConfig, batched: bool | No
         y = torch.cat([forward(x[i : i + step]) for i in range(0, n, step)], dim=0)
         target = config.target_scale * (y.mean(dim=0, keepdim=True) - y)
 
-    def objective_sum(out: Any, t: Any) -> Any:
+    def objective_sum(out: Any, t: Any, scale: Any) -> Any:
         loss = (out[:, 0] - t[:, 0]) ** 2
         if out.shape[1] > 1:
             loss = loss + config.rest_weight * ((out[:, 1:] - t[:, 1:]) ** 2).mean(dim=1)
-        return loss.sum() / n  # chunks of the batch mean
+        return (loss * scale).sum() / n  # chunks of the batch mean
 
     # AdverTorch projects each step twice: onto the eps-ball, then x + delta onto the clip
     # range. Both boxes contain 0, so that is one clamp onto their intersection, whose
@@ -368,13 +368,48 @@ def _pgd(module: Any, x_float: np.ndarray, config: PgdConfig, batched: bool | No
     else:
         delta = torch.zeros_like(x)
     delta = torch.clamp(delta, lower, upper)
+    exponent = torch.zeros(n, dtype=torch.float32)  # each sample's loss scale is 2**exponent
     for _ in range(config.steps):
         for i in range(0, n, step):
             d = delta[i : i + step].detach().requires_grad_(True)
-            loss = objective_sum(forward(x[i : i + step] + d), target[i : i + step])
+            loss = objective_sum(forward(x[i : i + step] + d), target[i : i + step],
+                                 torch.exp2(exponent[i : i + step]))
             (g,) = torch.autograd.grad(loss, d)
             with torch.no_grad():
+                exponent[i : i + step] = _next_exponent(exponent[i : i + step], g)
                 chunk = delta[i : i + step]
-                chunk.add_(g.sign_(), alpha=config.step_size)
+                chunk.add_(torch.nan_to_num(g, nan=0.0).sign_(), alpha=config.step_size)
                 torch.clamp(chunk, lower[i : i + step], upper[i : i + step], out=chunk)
     return (x + delta).detach().numpy().astype(np.float32)
+
+
+#: the largest loss scale, 2**MAX_SCALE_EXPONENT: far below float32's overflow even after
+#: the output gradient (|2 T| <= 2e3 x the outputs) and the backward pass multiply it
+MAX_SCALE_EXPONENT = 64.0
+#: how far the scale jumps when a sample's whole gradient came back zero
+ZERO_GRADIENT_JUMP = 24.0
+
+
+def _next_exponent(exponent: Any, g: Any) -> Any:
+    """Each sample's loss-scale exponent for the next step, from this step's gradient.
+
+    PGD steps along ``sign(g)``, and each sample's loss term is its own, so multiplying a
+    sample's term by a power of two changes no sign the float32 backward pass can represent
+    (power-of-two scaling is exact). It does keep the backward pass out of float32's
+    subnormal range: a model pushed to saturation (a softmax classifier at p = 1) sends
+    back gradients that shrink by orders of magnitude a step, and below ~1e-38 every
+    multiply-add takes the CPU's slow microcode path (PaddleOCR's classifier: a step went
+    from 0.6 s to 3.8 s, 20x in its convolutions' backward; flushing subnormals to zero would
+    be as fast but would zero those signs). The scale aims each sample's largest gradient
+    component at about 1; a sample whose gradient overflowed steps back down.
+    """
+    import torch
+
+    flat = g.reshape(g.shape[0], -1)
+    peak = torch.nan_to_num(flat.abs(), nan=float("inf"), posinf=float("inf")).amax(dim=1)
+    finite = torch.isfinite(peak)
+    zero = peak == 0
+    shift = torch.where(finite & ~zero, -torch.floor(torch.log2(peak.clamp_min(1e-45))),
+                        torch.full_like(peak, ZERO_GRADIENT_JUMP))
+    shift = torch.where(finite, shift, torch.full_like(peak, -ZERO_GRADIENT_JUMP))
+    return (exponent + shift).clamp(0.0, MAX_SCALE_EXPONENT)
