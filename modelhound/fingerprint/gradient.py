@@ -303,9 +303,11 @@ def batch_mode(module: Any, x: Any) -> bool:
 #: with the batch (about 40 MB a sample for a 256x256 MediaPipe model), so big batches go
 #: through in chunks; the loss is a mean of per-sample terms, so chunking changes nothing.
 MAX_CHUNK_ELEMENTS = 32 * 256 * 256 * 3
-#: and at most this many samples: PP-OCRv3's recogniser (48x320, wide activations for a
-#: small input) ran a PGD step 1.4x faster in two chunks of 50 than in one of 100
-MAX_CHUNK_SAMPLES = 50
+#: and at most this many samples, so a chunk's activations stay in the CPU's caches: of the
+#: default zoo's nine PGD generators, chunks of 25 beat 50 on the two that cost most (PP-OCRv3's
+#: recogniser 1.2x, hand_landmark_lite 1.35x) and are within 10 % on the others
+#: (bench/profile/results-chunks.md). Before: 50, which beat 100 by 1.4x on the recogniser.
+MAX_CHUNK_SAMPLES = 25
 
 
 def _chunk(x_shape: tuple[int, ...]) -> int:

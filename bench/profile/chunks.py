@@ -1,0 +1,96 @@
+"""bench/profile/chunks: CPU cost of a PGD forward+backward pass per sample, by chunk size.
+
+Usage:  .venv/bin/python bench/profile/chunks.py --zoo ~/.cache/modelhound/zoo-default-v2 [NAME ...]
+
+Each group generator of the default zoo (its stored ONNX form) is loaded as PGD loads it
+(``load_differentiable``: batch freed, fused, channels-last) and runs 50 random samples
+through forward+backward in chunks of 5, 10, 17, 25 and 50, on one torch thread; each
+chunk size is run once to warm up, then twice, and the faster is kept. Also printed: the
+largest activation and the sum of all activations of one sample (floats), which is what a
+chunk keeps alive for its backward pass. Decides ``gradient.MAX_CHUNK_SAMPLES``.
+Writes bench/profile/results-chunks.md. Run by hand; tests never time anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+
+MODELS = (
+    ("ch_PP-OCRv3_rec_infer/runnable.onnx", (3, 48, 320)),
+    ("hand_landmark_lite/model.onnx", (224, 224, 3)),
+    ("face_landmark/model.onnx", (192, 192, 3)),
+    ("selfie_segmentation_landscape/model.onnx", (144, 256, 3)),
+    ("embedding_model/runnable.onnx", (76, 32, 1)),
+    ("iris_landmark/model.onnx", (64, 64, 3)),
+    ("face_detection_front/model.onnx", (128, 128, 3)),
+    ("hand_recrop/model.onnx", (256, 256, 3)),
+    ("ch_ppocr_mobile_v2.0_cls_infer/runnable.onnx", (3, 48, 192)),
+)
+CHUNKS = (5, 10, 17, 25, 50)
+N = 50
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--zoo", required=True, help="a built default zoo's folder")
+    ap.add_argument("only", nargs="*")
+    args = ap.parse_args()
+    import torch
+
+    from modelhound.fingerprint.gradient import _flat, load_differentiable
+
+    torch.set_num_threads(1)
+    rows = []
+    for rel, shape in MODELS:
+        if args.only and not any(o in rel for o in args.only):
+            continue
+        module = load_differentiable((Path(args.zoo) / "refs" / rel).read_bytes())
+        sizes: list[int] = []
+
+        def hook(_m, _i, o):  # type: ignore[no-untyped-def]
+            sizes.append(sum(t.numel() for t in (o if isinstance(o, (list, tuple)) else [o])
+                             if torch.is_tensor(t)))
+
+        hooks = [m.register_forward_hook(hook) for name, m in module.named_modules() if name]
+        with torch.no_grad():
+            module(torch.rand((1, *shape)))
+        for h in hooks:
+            h.remove()
+        x = torch.rand((N, *shape), generator=torch.Generator().manual_seed(0))
+
+        def passes(c: int) -> None:
+            for i in range(0, N, c):
+                d = torch.zeros_like(x[i : i + c]).requires_grad_(True)
+                torch.autograd.grad(_flat(module(x[i : i + c] + d), min(c, N - i)).sum(), d)
+
+        cells = []
+        for c in CHUNKS:
+            passes(c)
+            best = float("inf")
+            for _ in range(2):
+                t = time.process_time()
+                passes(c)
+                best = min(best, (time.process_time() - t) / N * 1000)
+            cells.append(f"{best:.1f}")
+        rows.append((rel.split("/")[0], f"{max(sizes):,}", f"{sum(sizes):,}", *cells))
+        print(rows[-1], flush=True)
+    head = ("generator", "largest activation", "all activations", *(f"chunk {c}" for c in CHUNKS))
+    text = "\n".join([
+        "# bench/profile/chunks: CPU ms per sample of a forward+backward pass, by chunk size",
+        "", f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"`python bench/profile/chunks.py --zoo {args.zoo}`, one torch thread, {N} random samples, "
+        "best of 2 after a warm-up.", "",
+        "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+        *("| " + " | ".join(r) + " |" for r in rows), ""])
+    print(text)
+    (HERE / "results-chunks.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
