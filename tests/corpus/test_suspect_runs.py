@@ -44,20 +44,26 @@ def test_suspect_runs_equal_separate_ddv_and_behaviour_runs(tmp_path: Path) -> N
     np.testing.assert_array_equal(outputs["p"], expected)
 
 
-def test_resizing_in_chunks_is_the_whole_batch_arithmetic() -> None:
-    rng = np.random.default_rng(1)
-    images = rng.uniform(size=(37, 50, 70, 3)).astype(np.float32)
-    got = resize_bilinear(images, 256, 192)
-    # the former formula, on the whole batch at once
+def test_resize_is_the_bilinear_formula_to_a_float32_ulp() -> None:
+    """Half-pixel centres, clamped edges, no antialiasing: up, down, 1, 2, 3 and 6 channels."""
     def axis(src: int, dst: int):  # type: ignore[no-untyped-def]
         pos = np.clip((np.arange(dst, dtype=np.float64) + 0.5) * src / dst - 0.5, 0, src - 1)
         lo = np.floor(pos).astype(np.int64)
         return lo, np.minimum(lo + 1, src - 1), pos - lo
-    y0, y1, wy = axis(50, 256)
-    x0, x1, wx = axis(70, 192)
-    rows = images[:, y0] * (1 - wy)[None, :, None, None] + images[:, y1] * wy[None, :, None, None]
-    whole = rows[:, :, x0] * (1 - wx)[None, None, :, None] + rows[:, :, x1] * wx[None, None, :, None]
-    np.testing.assert_array_equal(got, whole.astype(np.float32))
+
+    rng = np.random.default_rng(1)
+    for (n, h, w, c), (height, width) in (((37, 50, 70, 3), (256, 192)),
+                                          ((4, 256, 256, 1), (48, 320)),
+                                          ((3, 19, 23, 6), (40, 31)),
+                                          ((2, 30, 30, 2), (17, 45))):
+        images = rng.uniform(size=(n, h, w, c)).astype(np.float32)
+        got = resize_bilinear(images, height, width)
+        y0, y1, wy = axis(h, height)
+        x0, x1, wx = axis(w, width)
+        rows = images[:, y0] * (1 - wy)[None, :, None, None] + images[:, y1] * wy[None, :, None, None]
+        want = rows[:, :, x0] * (1 - wx)[None, None, :, None] + rows[:, :, x1] * wx[None, None, :, None]
+        assert got.shape == (n, height, width, c) and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=0, atol=2.5e-7)
 
 
 def test_resized_probe_inputs_are_cached_per_size_and_give_identical_rows(tmp_path: Path) -> None:
