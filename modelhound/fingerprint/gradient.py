@@ -346,8 +346,8 @@ def keep_freed_memory() -> bool:
 
     glibc serves an allocation above its mmap threshold (at most 32 MB by default) with a
     fresh mmap and unmaps it on free, so every forward+backward pass faults its activations
-    in again, page by page: hand_landmark_lite at 224x224 in chunks of 25 took 237,000 page
-    faults a pass and 47 ms a sample, 27 ms with big blocks kept in the heap
+    in again, page by page: hand_landmark_lite at 224x224 in chunks of 25 took 285,000 page
+    faults a pass and 40.9 ms a sample, none and 30.6 ms with big blocks kept in the heap
     (bench/profile/results-chunks.md). Raising the threshold and the trim threshold to 1 GB
     keeps them; the process then holds its peak heap until it exits, which is a worker's
     whole life. Numbers are unchanged: only where the memory comes from. Returns whether
