@@ -7,7 +7,7 @@ Each group generator of the default zoo (its stored ONNX form) is loaded as PGD 
 through forward+backward in chunks of 5, 10, 17, 25 and 50, on one torch thread; each
 chunk size is run once to warm up, then twice, and the faster is kept; at chunks of 25 also
 the minor page faults a pass; then, in another fresh process, chunks of 25 with freed
-memory kept in the heap (``gradient.keep_freed_memory``, as PGD runs). Each model runs in
+memory kept in the heap (``heap.keep_freed_memory``, as PGD runs). Each model runs in
 fresh processes, since what a process allocated before decides how many pages fault. Also printed: the
 largest activation and the sum of all activations of one sample (floats), which is what a
 chunk keeps alive for its backward pass. Decides ``gradient.MAX_CHUNK_SAMPLES``.
@@ -48,7 +48,8 @@ def measure(path: Path, shape: tuple[int, ...], kept: bool) -> list[str]:
     per pass by chunk size (with ``kept``: freed memory kept in the heap, chunk 25 only)."""
     import torch
 
-    from modelhound.fingerprint.gradient import _flat, keep_freed_memory, load_differentiable
+    from modelhound.fingerprint.gradient import _flat, load_differentiable
+    from modelhound.fingerprint.heap import keep_freed_memory
 
     torch.set_num_threads(1)
     if kept and not keep_freed_memory():
