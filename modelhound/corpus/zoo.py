@@ -319,10 +319,10 @@ class Zoo:
 
     def store_behaviour(self, name: str, probes: Any) -> None:
         """Write the reference's behaviour probes (outputs on its pair set's probe inputs)."""
-        import numpy as np
+        from modelhound.npz import save_npz
 
         with open(self.path / "refs" / name / "behaviour.npz", "wb") as fh:
-            np.savez_compressed(fh, **probes.to_npz())
+            save_npz(fh, **probes.to_npz())
 
     def insert(self, ref: Reference, tensor_keys: Iterable[tuple[str, int]] = ()) -> None:
         """Add (or replace) a reference in the index, with the hashes of its files."""

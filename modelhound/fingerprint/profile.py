@@ -26,6 +26,7 @@ from modelhound.fingerprint.interface import (
     Profile,
 )
 from modelhound.fingerprint.modeldiff import compute_ddv
+from modelhound.npz import save_npz
 
 if TYPE_CHECKING:
     from modelhound.fingerprint.detector import PairProbes
@@ -170,7 +171,7 @@ def load_profile(path: str | Path) -> Profile:
 
 
 def save_pairs(path: str | Path, pairs: PairSet) -> None:
-    """Write a pair set as ``.npz``."""
+    """Write a pair set as ``.npz`` (zlib level 1: :mod:`modelhound.npz`)."""
     meta = {
         "schema_version": PROFILE_SCHEMA_VERSION,
         "algorithm": ALGORITHM,
@@ -184,7 +185,7 @@ def save_pairs(path: str | Path, pairs: PairSet) -> None:
         "config": pairs.config,
     }
     with open(path, "wb") as fh:
-        np.savez_compressed(fh, x=pairs.x, x_adv=pairs.x_adv, meta=np.array(json.dumps(meta)))
+        save_npz(fh, x=pairs.x, x_adv=pairs.x_adv, meta=np.array(json.dumps(meta)))
 
 
 def load_pairs(path: str | Path) -> PairSet:
