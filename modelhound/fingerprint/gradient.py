@@ -383,7 +383,7 @@ def _pgd(module: Any, x_float: np.ndarray, config: PgdConfig, batched: bool | No
             with torch.no_grad():
                 exponent[i : i + step] = _next_exponent(exponent[i : i + step], g)
                 chunk = delta[i : i + step]
-                chunk.add_(torch.nan_to_num(g, nan=0.0).sign_(), alpha=config.step_size)
+                chunk.add_(g.sign_().nan_to_num_(nan=0.0), alpha=config.step_size)  # g is ours
                 torch.clamp(chunk, lower[i : i + step], upper[i : i + step], out=chunk)
     return (x + delta).detach().numpy().astype(np.float32)
 
@@ -411,7 +411,8 @@ def _next_exponent(exponent: Any, g: Any) -> Any:
     import torch
 
     flat = g.reshape(g.shape[0], -1)
-    peak = torch.nan_to_num(flat.abs(), nan=float("inf"), posinf=float("inf")).amax(dim=1)
+    # amax propagates NaN: a sample with a NaN component gets peak inf, as one with an inf
+    peak = torch.nan_to_num(flat.abs().amax(dim=1), nan=float("inf"), posinf=float("inf"))
     finite = torch.isfinite(peak)
     zero = peak == 0
     shift = torch.where(finite & ~zero, -torch.floor(torch.log2(peak.clamp_min(1e-45))),
