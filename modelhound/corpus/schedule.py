@@ -268,18 +268,17 @@ def profile_references(
     ``images_dir``: seed images (faces for face tasks, see
     :func:`modelhound.corpus.default.seeds_for_task`); None uses the fingerprint stage's
     seeded fallback. ``on_group(key, member names, wall seconds, worker CPU seconds)``: a
-    group is finished (its first member is the one tried first as generator). ``pool``: a ConverterPool to use
-    (default: one made here).
+    group is finished (its first member is the one tried first as generator). ``pool``: a
+    ConverterPool to use (default: one made here, see :func:`profiling_pool`); each group
+    gets :data:`GROUP_TIMEOUT_S` in it, whatever the pool's own time limit.
     """
-    from modelhound.converters import ConverterPool
     from modelhound.corpus.build import zoo_keys
 
     if not items:
         return []
     own = pool is None
     if own:
-        pool = ConverterPool(jobs, timeout_s=GROUP_TIMEOUT_S,
-                             memory_mb=max(WORKER_MEMORY_MB, _default_memory()))
+        pool = profiling_pool(jobs)
     done: list[Reference] = []
 
     def finish(ref: Reference) -> None:
@@ -307,7 +306,8 @@ def profile_references(
         def run(key: str, members: list[Any]) -> list[Reference]:
             start = time.perf_counter()
             refs, cpu = pool.call("modelhound.corpus.schedule:profile_group_here",
-                                  str(zoo.path), key, members, images_dir, settings)
+                                  str(zoo.path), key, members, images_dir, settings,
+                                  timeout_s=GROUP_TIMEOUT_S)
             if on_group is not None:
                 on_group(key, [r.name for r in refs], time.perf_counter() - start, cpu)
             return refs  # type: ignore[no-any-return]
@@ -326,6 +326,14 @@ def profile_references(
         if own:
             pool.close()
     return sorted(done, key=lambda r: r.name)
+
+
+def profiling_pool(jobs: int) -> Any:
+    """A ConverterPool whose workers can profile (address space :data:`WORKER_MEMORY_MB`);
+    its own time limit is the conversions' (groups get :data:`GROUP_TIMEOUT_S` each)."""
+    from modelhound.converters import ConverterPool
+
+    return ConverterPool(jobs, memory_mb=max(WORKER_MEMORY_MB, _default_memory()))
 
 
 def _default_memory() -> int:

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from modelhound.converters import ConverterPool, convert
+from modelhound.converters.pool import WorkerCallError
 from modelhound.records import ModelFormat
 from tests.converters.conftest import MODELS, found_model, from_file
 
@@ -72,6 +73,19 @@ def test_timeout_kills_the_worker() -> None:
         assert not conv.runnable and "timed out after 0.5 s" in conv.reason
         pool.timeout_s = 120
         assert pool.convert(from_file(HAND, ModelFormat.TFLITE)).runnable
+
+
+def test_a_call_can_have_its_own_time_limit() -> None:
+    """A profiling group gets hours in a pool whose conversions get seconds: the limit
+    given to the call wins over the pool's."""
+    found = from_file(MODELS / "onnx" / "mnist-8.onnx", ModelFormat.ONNX)
+    conv = convert(found, timeout_s=120)
+    with ConverterPool(1, timeout_s=0.5) as pool:
+        pool.warm()  # planning in a fresh worker imports sympy: longer than 0.5 s
+        with pytest.raises(WorkerCallError, match="timed out after 0.5 s"):
+            pool.call("modelhound.corpus.schedule:plan_here", found, conv)
+        plan = pool.call("modelhound.corpus.schedule:plan_here", found, conv, timeout_s=120)
+        assert plan.key.startswith("image:28x28x1") and plan.pgd and plan.macs > 0
 
 
 @pytest.mark.slow
