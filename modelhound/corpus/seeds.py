@@ -5,6 +5,7 @@ installing anything."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,43 @@ def package_images(cache: str | os.PathLike[str]) -> Path:
                 for member in members:
                     (folder / member.rsplit("/", 1)[-1]).write_bytes(zf.read(member))
     return folder
+
+
+def pinned_spec(spec: str) -> tuple[str, str] | None:
+    """``name==version`` as (normalised project name, version); None for any other spec."""
+    m = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9._+!-]+)\s*", spec)
+    if m is None:
+        return None
+    return re.sub(r"[-_.]+", "-", m.group(1)).lower(), m.group(2)
+
+
+def wheel_project(filename: str) -> tuple[str, str] | None:
+    """A wheel file name's (normalised project name, version); None when it is not one."""
+    if not filename.endswith(".whl") or filename.count("-") < 4:
+        return None
+    name, version = filename.split("-")[:2]
+    return re.sub(r"[-_.]+", "-", name).lower(), version
+
+
+def download_wheels(specs: list[str], dest: str) -> list[Path]:
+    """``pip download --no-deps`` pinned specs of distinct projects in one pip process; each
+    spec's wheel, in order. Raises CorpusError when pip refuses or a wheel is missing."""
+    pins = [pinned_spec(s) for s in specs]
+    if any(p is None for p in pins) or len({p[0] for p in pins if p}) != len(pins):
+        raise CorpusError(f"not pinned specs of distinct projects: {', '.join(specs)}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+         "--disable-pip-version-check", "-q", "-d", dest, *specs],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no wheel"]
+        raise CorpusError(f"{', '.join(specs)}: cannot download the wheels ({detail[0]})")
+    files = {wheel_project(p.name): p for p in sorted(Path(dest).glob("*.whl"))}
+    missing = [s for s, p in zip(specs, pins) if p not in files]
+    if missing:
+        raise CorpusError(f"{', '.join(missing)}: pip gave no wheel")
+    return [files[p] for p in pins]
 
 
 def download_wheel(spec: str, dest: str) -> Path:
