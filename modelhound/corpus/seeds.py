@@ -124,20 +124,28 @@ def wheel_project(filename: str) -> tuple[str, str] | None:
     return re.sub(r"[-_.]+", "-", name).lower(), version
 
 
-def download_wheels(specs: list[str], dest: str) -> list[Path]:
-    """``pip download --no-deps`` pinned specs of distinct projects in one pip process; each
-    spec's wheel, in order. Raises CorpusError when pip refuses or a wheel is missing."""
-    pins = [pinned_spec(s) for s in specs]
-    if any(p is None for p in pins) or len({p[0] for p in pins if p}) != len(pins):
-        raise CorpusError(f"not pinned specs of distinct projects: {', '.join(specs)}")
+def _pip_download(specs: list[str], dest: str) -> str:
+    """``pip download --no-deps`` of ``specs`` into ``dest`` for this interpreter; '' when pip
+    succeeded, else the last line it printed."""
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
          "--disable-pip-version-check", "-q", "-d", dest, *specs],
         capture_output=True, text=True,
     )
-    if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no wheel"]
-        raise CorpusError(f"{', '.join(specs)}: cannot download the wheels ({detail[0]})")
+    if proc.returncode == 0:
+        return ""
+    return ((proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no wheel"])[0]
+
+
+def download_wheels(specs: list[str], dest: str) -> list[Path]:
+    """Pinned specs of distinct projects in one pip process; each spec's wheel, in order.
+    Raises CorpusError when pip refuses or a wheel is missing."""
+    pins = [pinned_spec(s) for s in specs]
+    if any(p is None for p in pins) or len({p[0] for p in pins if p}) != len(pins):
+        raise CorpusError(f"not pinned specs of distinct projects: {', '.join(specs)}")
+    problem = _pip_download(specs, dest)
+    if problem:
+        raise CorpusError(f"{', '.join(specs)}: cannot download the wheels ({problem})")
     files = {wheel_project(p.name): p for p in sorted(Path(dest).glob("*.whl"))}
     missing = [s for s, p in zip(specs, pins) if p not in files]
     if missing:
@@ -148,13 +156,8 @@ def download_wheels(specs: list[str], dest: str) -> list[Path]:
 def download_wheel(spec: str, dest: str) -> Path:
     """``pip download --no-deps`` one wheel for this interpreter; its path."""
     before = set(Path(dest).glob("*.whl"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-         "--disable-pip-version-check", "-q", "-d", dest, spec],
-        capture_output=True, text=True,
-    )
+    problem = _pip_download([spec], dest)
     after = set(Path(dest).glob("*.whl")) - before
-    if proc.returncode != 0 or not after:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no wheel"]
-        raise CorpusError(f"{spec}: cannot download the wheel ({detail[0]})")
+    if problem or not after:
+        raise CorpusError(f"{spec}: cannot download the wheel ({problem or 'no wheel'})")
     return sorted(after)[0]
