@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from modelhound.errors import CorpusError
+from modelhound.npz import save_npz
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SAMPLE_SUFFIXES = IMAGE_SUFFIXES + (".npy", ".wav")
@@ -202,10 +203,10 @@ def build_for_reference(zoo: Any, name: str, runnable: Any, normalization: Any, 
     folder = Path(zoo.path) / "refs" / name
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / OWNER_FILE, "wb") as fh:
-        np.savez_compressed(fh, **ev.to_npz())
+        save_npz(fh, **ev.to_npz())
     if keep:
         with open(folder / "owner-data.npz", "wb") as fh:
-            np.savez_compressed(fh, x=data.x, **({} if data.y is None else {"y": data.y}))
+            save_npz(fh, x=data.x, **({} if data.y is None else {"y": data.y}))
     return ev.summary()
 
 

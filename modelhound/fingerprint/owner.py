@@ -236,7 +236,7 @@ class OwnerEvidence:
                 f"{_START_NOTE.get(str(m.get('start')), _START_NOTE['undeclared'])}; built in {m.get('seconds', 0):.0f} s")
 
     def to_npz(self) -> dict[str, np.ndarray]:
-        """Arrays for ``np.savez_compressed``."""
+        """Arrays for :func:`modelhound.npz.save_npz`."""
         return {
             "layout": np.array(OWNER_LAYOUT), "probes": self.probes.astype(np.float32),
             "labels": self.labels.astype(np.int64), "groups": self.groups.astype(np.int64),
