@@ -118,7 +118,6 @@ def main() -> None:
     text = "\n".join([
         "# bench/profile/chunks: CPU ms per sample of a forward+backward pass, by chunk size",
         "", f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"`python bench/profile/chunks.py --zoo {args.zoo}{''.join(' ' + o for o in args.only)}`, one torch thread, {N} random samples, "
         "best of 2 after a warm-up.", "",
         "| " + " | ".join(head) + " |", "|" + "---|" * (len(head) + 1),

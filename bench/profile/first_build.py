@@ -15,9 +15,10 @@ empty cache folder, and prints, with wall-clock offsets from the start:
 * the load average before and after, and the references with and without a profile;
 * a calibration before and after (:func:`calibrate`, in a fresh process): the CPU ms of
   one fixed forward+backward pass of a small depthwise-separable network on one torch
-  thread (median of 15; back-to-back runs on an idle machine still spread by ~20 %). This machine's speed drifts by a third over tens of minutes (the same code's
-  PGD groups took 30 % longer in one run than in the run before), so builds from
-  different windows compare only next to their calibrations.
+  thread (median of 15; back-to-back runs on an idle machine still spread by ~20 %).
+  This machine's speed drifts by a third over tens of minutes (the same code's PGD groups
+  took 30 % longer in one run than in the run before), so builds from different windows
+  compare only next to their calibrations.
 
 The result is appended to ``--out`` (default bench/profile/first_build.log) as a markdown
 section; the summary goes into results.md by hand. A timed run: start it at nice 0 (the
