@@ -222,7 +222,8 @@ def load_differentiable(onnx_model: bytes, fast: bool = True) -> Any:
 
         gradient_speed.register_converters()
         try:
-            fused = gradient_speed.fuse_hard_swish(gradient_speed.basic_optimized(form))
+            fused = gradient_speed.symmetric_depthwise_pads(
+                gradient_speed.fuse_hard_swish(gradient_speed.basic_optimized(form)))
             module = onnx2torch.convert(onnx.load_from_string(fused))
         except Exception:  # noqa: BLE001 - the plain conversion below decides
             module = None

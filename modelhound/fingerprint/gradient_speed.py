@@ -18,6 +18,15 @@ Three rewrites keep the computed function, up to float rounding:
    for convolutions (no reorder of every activation before each Conv).
 
 4. :func:`dense_prelu`: onnx2torch's masked PReLU as one dense ``where`` (MediaPipe).
+5. :func:`symmetric_depthwise_pads`: a depthwise Conv padded more on one side than the
+   other (TensorFlow's ``SAME`` at stride 2, all over MediaPipe's TFLite models) becomes a
+   Conv with symmetric padding and a kernel one tap larger whose extra tap is zero.
+   onnx2torch gives the asymmetric form an explicit pad before the Conv: a copy of the
+   activation forward, a slice backward, and a pad output that is not channels-last, so
+   oneDNN reorders it too. The symmetric form reads the same inputs with the same
+   weights (the zero tap only ever meets padding or a product that is exactly 0): same
+   outputs and input gradients bit for bit on this machine, at half the time of the
+   pad + Conv pair (bench/profile/results.md, session 10).
 
 Each step falls back to its input when it fails (an onnxruntime that cannot load the form,
 a graph onnx2torch cannot convert after the rewrite): the result is never worse than the
@@ -128,6 +137,76 @@ def fuse_hard_swish(onnx_model: bytes) -> bytes:
     graph.node.extend(nodes)
     if not any(o.domain == DOMAIN for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid(DOMAIN, 1))
+    return model.SerializeToString()
+
+
+def symmetric_depthwise_pads(onnx_model: bytes) -> bytes:
+    """Depthwise 2-D Convs with asymmetric ``pads`` as symmetric ones (module docstring,
+    rewrite 5); the model unchanged when it has none.
+
+    Per spatial axis padded ``b`` before and ``e`` after (``e != b``), the kernel grows by
+    ``|e - b|`` zero taps on the side padded less and both sides get ``max(b, e)``: output
+    ``o`` then reads the same input positions with the same weights, plus taps that are
+    zero, and the output size ``(H + b + e - k) // s + 1`` is unchanged. Only depthwise
+    Convs (one input channel per group) with a constant weight, no dilation and explicit
+    pads are rewritten: that is where the explicit pad cost most and the extra taps cost
+    least (a dense Conv pays the larger kernel in every input channel).
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load_from_string(onnx_model)
+    graph = model.graph
+    weights = {t.name: t for t in graph.initializer}
+    taken = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
+    changed = False
+    for node in graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in weights:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        pads = list(attrs.get("pads", ()))
+        w = numpy_helper.to_array(weights[node.input[1]])
+        if (len(pads) != 4 or pads[:2] == pads[2:] or w.ndim != 4 or w.shape[1] != 1
+                or int(attrs.get("group", 1)) < 2
+                or any(int(d) != 1 for d in attrs.get("dilations", (1, 1)))
+                or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")):
+            continue
+        widths = []
+        for axis in range(2):
+            b, e = int(pads[axis]), int(pads[axis + 2])
+            widths.append((max(0, e - b), max(0, b - e)))
+        w2 = np.pad(w, ((0, 0), (0, 0), *widths))
+        name = f"{node.input[1]}_symmetric_pads"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        graph.initializer.append(numpy_helper.from_array(w2.astype(w.dtype), name))
+        node.input[1] = name
+        symmetric = [max(int(pads[a]), int(pads[a + 2])) for a in range(2)]
+        for attr in node.attribute:
+            if attr.name == "pads":
+                del attr.ints[:]
+                attr.ints.extend(symmetric + symmetric)
+            elif attr.name == "kernel_shape":
+                del attr.ints[:]
+                attr.ints.extend(int(k) for k in w2.shape[2:])
+        changed = True
+    if not changed:
+        return onnx_model
+    used: set[str] = set()
+
+    def collect(g: Any) -> None:  # subgraphs (If, Loop) may read the outer initializers
+        for n in g.node:
+            used.update(n.input)
+            for a in n.attribute:
+                for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                    collect(sub)
+
+    collect(graph)
+    used.update(i.name for i in graph.input)
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
     return model.SerializeToString()
 
 
