@@ -66,75 +66,26 @@ def basic_optimized(onnx_model: bytes) -> bytes:
         return onnx_model
 
 
-def _scalar(consts: dict[str, np.ndarray], name: str) -> float | None:
-    v = consts.get(name)
-    if v is None or v.size != 1:
-        return None
-    return float(v.reshape(()))
-
-
 def fuse_hard_swish(onnx_model: bytes) -> bytes:
-    """``x * Clip(x + 3, 0, 6) / 6`` (each intermediate used once) as one HardSwish node of
+    """``x * Clip(x + 3, 0, 6) / 6`` (each intermediate used once:
+    :func:`modelhound.converters.onnx_rewrites.hard_swish_sites`) as one HardSwish node of
     :data:`DOMAIN`; the model unchanged when it has none."""
     import onnx
-    from onnx import helper, numpy_helper
+    from onnx import helper
+
+    from modelhound.converters.onnx_rewrites import hard_swish_sites, replace_sites
 
     model = onnx.load_from_string(onnx_model)
     try:  # shapes first: inference cannot see through the fused node, onnx2torch needs them
         model = onnx.shape_inference.infer_shapes(model)
     except Exception:  # noqa: BLE001 - converted without them, or refused and left unfused
         pass
-    graph = model.graph
-    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    producer = {o: n for n in graph.node for o in n.output}
-    uses: dict[str, int] = {}
-    for node in graph.node:
-        for i in node.input:
-            uses[i] = uses.get(i, 0) + 1
-    outputs = {o.name for o in graph.output}
-
-    def private(name: str) -> bool:
-        return uses.get(name, 0) == 1 and name not in outputs
-
-    def clip_bounds(node: Any) -> tuple[float | None, float | None]:
-        if len(node.input) >= 3:
-            return _scalar(consts, node.input[1]), _scalar(consts, node.input[2])
-        attrs = {a.name: a.f for a in node.attribute}
-        return attrs.get("min"), attrs.get("max")
-
-    drop: set[int] = set()
-    replace: dict[int, Any] = {}
-    for div in graph.node:
-        if div.op_type != "Div" or _scalar(consts, div.input[1]) != 6.0:
-            continue
-        mul = producer.get(div.input[0])
-        if mul is None or mul.op_type != "Mul" or not private(div.input[0]):
-            continue
-        for x_name, c_name in ((mul.input[0], mul.input[1]), (mul.input[1], mul.input[0])):
-            clip = producer.get(c_name)
-            if clip is None or clip.op_type != "Clip" or not private(c_name) or \
-                    clip_bounds(clip) != (0.0, 6.0):
-                continue
-            add = producer.get(clip.input[0])
-            if add is None or add.op_type != "Add" or not private(clip.input[0]):
-                continue
-            a, b = add.input
-            if not ((a == x_name and _scalar(consts, b) == 3.0) or
-                    (b == x_name and _scalar(consts, a) == 3.0)):
-                continue
-            drop.update(id(n) for n in (mul, clip, add))
-            replace[id(div)] = helper.make_node("HardSwish", [x_name], [div.output[0]],
-                                                name=f"{div.name or div.output[0]}_hardswish",
-                                                domain=DOMAIN)
-            break
-    if not replace:
+    sites = hard_swish_sites(model.graph)
+    if not sites:
         return onnx_model
-    nodes = [replace.get(id(n), n) for n in graph.node if id(n) not in drop]
-    del graph.node[:]
-    graph.node.extend(nodes)
+    replace_sites(model.graph, sites, lambda site: [helper.make_node(
+        "HardSwish", [site.x], [site.out], name=f"{site.div.name or site.out}_hardswish",
+        domain=DOMAIN)])
     if not any(o.domain == DOMAIN for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid(DOMAIN, 1))
     return model.SerializeToString()
