@@ -91,10 +91,13 @@ def default_zoo_dir() -> Path:
 
 
 def _stamp(wheels: tuple[str, ...], settings: ProfileSettings) -> str:
+    from modelhound.converters.onnx_rewrites import REVISION
     from modelhound.fingerprint.interface import PROFILE_SCHEMA_VERSION
 
-    # the probe-set schema: a zoo whose probe sets predate input domains is rebuilt
-    return ",".join(wheels) + f"\n{settings!r}\nprobe sets v{PROFILE_SCHEMA_VERSION}\n"
+    # the probe-set schema: a zoo whose probe sets predate input domains is rebuilt; the
+    # onnxruntime rewrites: a zoo whose members ran other graphs than scans run is rebuilt
+    return (",".join(wheels) + f"\n{settings!r}\nprobe sets v{PROFILE_SCHEMA_VERSION}\n"
+            f"onnxruntime rewrites v{REVISION}\n")
 
 
 def default_zoo_ready(settings: ProfileSettings = DEFAULT_SETTINGS,
