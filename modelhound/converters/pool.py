@@ -130,6 +130,7 @@ CALLABLE = frozenset({
     "modelhound.converters.tflite:native_here",
     "modelhound.converters.second_path:check_here",
     "modelhound.corpus.schedule:plan_here",
+    "modelhound.corpus.schedule:preload_here",
     "modelhound.corpus.schedule:profile_group_here",
     "modelhound.corpus.owner:owner_outputs_here",
 })

