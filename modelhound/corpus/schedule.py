@@ -113,8 +113,7 @@ def _inferred(model: Any) -> Any:
 #: what a zoo build's worker imports sooner or later: tf2onnx (TensorFlow) for the TFLite
 #: conversions, LiteRT and onnxruntime for the members, torch and onnx2torch for PGD
 PRELOAD = ("tf2onnx", "ai_edge_litert.interpreter", "onnxruntime", "torch", "onnx2torch",
-           "modelhound.converters.registry", "modelhound.corpus.build",
-           "modelhound.fingerprint.gradient")
+           "modelhound.converters.registry", "modelhound.corpus.build")
 
 
 def preload_here() -> tuple[str, ...]:
@@ -123,10 +122,12 @@ def preload_here() -> tuple[str, ...]:
     import (the stage that needs it reports it in its own words)."""
     import importlib
 
+    from modelhound.fingerprint.gradient import import_onnx2torch
+
     failed = []
     for name in PRELOAD:
-        try:
-            importlib.import_module(name)
+        try:  # onnx2torch as PGD imports it (torchvision stubbed)
+            import_onnx2torch() if name == "onnx2torch" else importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing extra: its stage says so later
             failed.append(name)
     return tuple(failed)

@@ -39,6 +39,16 @@ def gradient_available() -> bool:
         return False
 
 
+def import_onnx2torch() -> Any:
+    """onnx2torch, imported as PGD needs it: torchvision stubbed where absent
+    (:func:`_stub_torchvision`), its Slice patched (:func:`_slice_with_tuples`)."""
+    _stub_torchvision()
+    import onnx2torch
+
+    _slice_with_tuples()
+    return onnx2torch
+
+
 def _stub_torchvision() -> None:
     """onnx2torch imports torchvision only for NMS/RoiAlign; PyPI's does not load beside
     torch 2.13 CPU, so an empty stand-in is registered when the real one is absent."""
@@ -211,10 +221,7 @@ def load_differentiable(onnx_model: bytes, fast: bool = True) -> Any:
         )
     import onnx
 
-    _stub_torchvision()
-    import onnx2torch
-
-    _slice_with_tuples()
+    onnx2torch = import_onnx2torch()
     form = gradient_form(onnx_model)
     module = None
     if fast:

@@ -95,3 +95,26 @@ def test_memory_limit_is_enforced() -> None:
     assert not conv.runnable
     assert conv.reason.startswith("tflite/mediapipe-0.10.14/hand_recrop.tflite: ")
     assert "memory limit 300 MiB" in conv.reason
+
+
+def test_a_profiling_worker_preloads_every_runtime_a_zoo_build_uses() -> None:
+    """The default zoo's build preloads tf2onnx, LiteRT, onnxruntime, torch and onnx2torch
+    in each worker while the wheels download: the call is allowed, and everything imports
+    within a profiling worker's address-space limit."""
+    import sys
+
+    from modelhound.corpus.schedule import PRELOAD, preload_here, profiling_pool
+
+    assert "tf2onnx" in PRELOAD and "torch" in PRELOAD
+    with profiling_pool(1) as pool:
+        assert pool.call("modelhound.corpus.schedule:preload_here", timeout_s=300) == ()
+    # what a worker without an extra reports: the modules that failed, not an error
+    saved = sys.modules.get("onnx2torch")
+    sys.modules["onnx2torch"] = None  # type: ignore[assignment] - import now raises
+    try:
+        assert preload_here() == ("onnx2torch",)
+    finally:
+        if saved is None:
+            del sys.modules["onnx2torch"]
+        else:
+            sys.modules["onnx2torch"] = saved
