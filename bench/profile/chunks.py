@@ -26,6 +26,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
+sys.path.insert(0, str(HERE))
+
+from tables import markdown_table, prepend_run  # noqa: E402 - next to this script
 
 MODELS = (
     ("ch_PP-OCRv3_rec_infer/runnable.onnx", (3, 48, 320)),
@@ -112,20 +115,18 @@ def main() -> None:
         rows.append(row)
         print(rows[-1], flush=True)
     head = ("generator", "largest activation", "all activations",
-            *(f"chunk {c}" + (f" | page faults a pass, chunk {c}" if c == HEAP_CHUNK else "")
-              for c in CHUNKS), f"chunk {HEAP_CHUNK}, freed memory kept",
-            "page faults a pass, kept")
+            *(h for c in CHUNKS
+              for h in ((f"chunk {c}", f"page faults a pass, chunk {c}") if c == HEAP_CHUNK
+                        else (f"chunk {c}",))),
+            f"chunk {HEAP_CHUNK}, freed memory kept", "page faults a pass, kept")
     text = "\n".join([
         "# bench/profile/chunks: CPU ms per sample of a forward+backward pass, by chunk size",
         "", f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
         f"`python bench/profile/chunks.py --zoo {args.zoo}{''.join(' ' + o for o in args.only)}`, one torch thread, {N} random samples, "
         "best of 2 after a warm-up.", "",
-        "| " + " | ".join(head) + " |", "|" + "---|" * (len(head) + 1),
-        *("| " + " | ".join(r) + " |" for r in rows), ""])
+        *markdown_table(head, rows), ""])
     print(text)
-    out = HERE / "results-chunks.md"
-    earlier = out.read_text().split("\n", 1)[1].lstrip("\n") if out.exists() else ""
-    out.write_text(text + ("\n" + earlier if earlier else ""))  # newest run first
+    prepend_run(HERE / "results-chunks.md", text)
 
 
 if __name__ == "__main__":

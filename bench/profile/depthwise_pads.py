@@ -27,6 +27,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 sys.path.insert(0, str(HERE))
 
 from chunks import MODELS  # noqa: E402 - the generators, next to this script
+from tables import markdown_table, prepend_run  # noqa: E402
 
 N = 50
 CHUNK = 25
@@ -113,12 +114,9 @@ def main() -> None:
         f"`python bench/profile/depthwise_pads.py --zoo {args.zoo}{''.join(' ' + o for o in args.only)}`, "
         f"one torch thread, {N} random samples in chunks of {CHUNK}, fastest of {ROUNDS} "
         "alternating runs after a warm-up, CPU ms per sample.", "",
-        "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-        *("| " + " | ".join(r) + " |" for r in rows), ""])
+        *markdown_table(head, rows), ""])
     print(text)
-    out = HERE / "results-depthwise.md"
-    earlier = out.read_text().split("\n", 1)[1].lstrip("\n") if out.exists() else ""
-    out.write_text(text + ("\n" + earlier if earlier else ""))  # newest run first
+    prepend_run(HERE / "results-depthwise.md", text)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
+sys.path.insert(0, str(HERE))
+
+from tables import markdown_table, prepend_run  # noqa: E402 - next to this script
 
 
 def candidates(zoo: Path) -> list[str]:
@@ -104,14 +107,11 @@ def main() -> None:
         f"`python bench/profile/ort_rewrites.py --zoo {args.zoo} --rounds {args.rounds}"
         f"{''.join(' ' + o for o in args.only)}`: `profile_and_probes` on the reference's stored "
         f"probe set, one onnxruntime thread, fastest of {args.rounds} alternating runs, CPU seconds.", "",
-        "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-        *("| " + " | ".join(r) + " |" for r in rows),
+        *markdown_table(head, rows),
         f"| all | | {total_old:.1f} | {total_new:.1f} | "
         f"{(total_old / total_new if total_new else 0):.2f}x | | |", ""])
     print(text)
-    out = HERE / "results-ort-rewrites.md"
-    earlier = out.read_text().split("\n", 1)[1].lstrip("\n") if out.exists() else ""
-    out.write_text(text + ("\n" + earlier if earlier else ""))  # newest run first
+    prepend_run(HERE / "results-ort-rewrites.md", text)
 
 
 if __name__ == "__main__":
