@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 sys.path.insert(0, str(HERE))
 
-from tables import markdown_table, prepend_run  # noqa: E402 - next to this script
+from tables import prepend_run, run_text  # noqa: E402 - next to this script
 
 MODELS = (
     ("ch_PP-OCRv3_rec_infer/runnable.onnx", (3, 48, 320)),
@@ -119,12 +119,10 @@ def main() -> None:
               for h in ((f"chunk {c}", f"page faults a pass, chunk {c}") if c == HEAP_CHUNK
                         else (f"chunk {c}",))),
             f"chunk {HEAP_CHUNK}, freed memory kept", "page faults a pass, kept")
-    text = "\n".join([
-        "# bench/profile/chunks: CPU ms per sample of a forward+backward pass, by chunk size",
-        "", f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-        f"`python bench/profile/chunks.py --zoo {args.zoo}{''.join(' ' + o for o in args.only)}`, one torch thread, {N} random samples, "
-        "best of 2 after a warm-up.", "",
-        *markdown_table(head, rows), ""])
+    text = run_text(
+        "bench/profile/chunks: CPU ms per sample of a forward+backward pass, by chunk size",
+        f"python bench/profile/chunks.py --zoo {args.zoo}{''.join(' ' + o for o in args.only)}",
+        f", one torch thread, {N} random samples, best of 2 after a warm-up.", head, rows)
     print(text)
     prepend_run(HERE / "results-chunks.md", text)
 

@@ -21,13 +21,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 sys.path.insert(0, str(HERE))
 
 from chunks import MODELS  # noqa: E402 - the generators, next to this script
-from tables import markdown_table, prepend_run  # noqa: E402
+from tables import prepend_run, run_text  # noqa: E402
 
 N = 50
 CHUNK = 25
@@ -49,11 +50,8 @@ def measure(path: Path, shape: tuple[int, ...]) -> list[str]:
     raw = path.read_bytes()
     new = load_differentiable(raw)
     rewrite = gradient_speed.symmetric_depthwise_pads
-    gradient_speed.symmetric_depthwise_pads = lambda m: m
-    try:
+    with mock.patch.object(gradient_speed, "symmetric_depthwise_pads", lambda m: m):
         old = load_differentiable(raw)
-    finally:
-        gradient_speed.symmetric_depthwise_pads = rewrite
     base = gradient_speed.fuse_hard_swish(gradient_speed.basic_optimized(gradient_form(raw)))
     touched = sum(a != b for a, b in zip(onnx.load_from_string(base).graph.node,
                                         onnx.load_from_string(rewrite(base)).graph.node))
@@ -108,13 +106,11 @@ def main() -> None:
     head = ("generator", "input", "Convs rewritten", "explicit pads ms/sample",
             "symmetric pads ms/sample", "speed-up", "max output diff (rel.)",
             "max gradient diff (rel.)", "gradient signs agreeing")
-    text = "\n".join([
-        "# bench/profile/depthwise_pads: PGD's forward+backward with and without symmetric pads",
-        "", f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-        f"`python bench/profile/depthwise_pads.py --zoo {args.zoo}{''.join(' ' + o for o in args.only)}`, "
-        f"one torch thread, {N} random samples in chunks of {CHUNK}, fastest of {ROUNDS} "
-        "alternating runs after a warm-up, CPU ms per sample.", "",
-        *markdown_table(head, rows), ""])
+    text = run_text(
+        "bench/profile/depthwise_pads: PGD's forward+backward with and without symmetric pads",
+        f"python bench/profile/depthwise_pads.py --zoo {args.zoo}{''.join(' ' + o for o in args.only)}",
+        f", one torch thread, {N} random samples in chunks of {CHUNK}, fastest of {ROUNDS} "
+        "alternating runs after a warm-up, CPU ms per sample.", head, rows)
     print(text)
     prepend_run(HERE / "results-depthwise.md", text)
 

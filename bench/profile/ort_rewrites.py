@@ -21,12 +21,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 sys.path.insert(0, str(HERE))
 
-from tables import markdown_table, prepend_run  # noqa: E402 - next to this script
+from tables import prepend_run, run_text  # noqa: E402 - next to this script
 
 
 def candidates(zoo: Path) -> list[str]:
@@ -55,12 +56,8 @@ def measure(zoo: Path, name: str, rounds: int) -> list[str]:
     raw = (ref / "runnable.onnx").read_bytes()
     pairs = load_pairs(zoo / "probes" / f"{json.loads((ref / 'profile.json').read_text())['pairs_id']}.npz")
     new = OnnxRunnable(raw)
-    rewrite = onnx_rewrites.hard_swish_for_onnxruntime
-    onnx_rewrites.hard_swish_for_onnxruntime = lambda m: m
-    try:
+    with mock.patch.object(onnx_rewrites, "hard_swish_for_onnxruntime", lambda m: m):
         old = OnnxRunnable(raw)
-    finally:
-        onnx_rewrites.hard_swish_for_onnxruntime = rewrite
     assert new.rewritten and not old.rewritten
     best = {"old": float("inf"), "new": float("inf")}
     results = {}
@@ -101,15 +98,14 @@ def main() -> None:
             "cosine of the two DDVs", "max behaviour-output diff (rel.)")
     total_old = sum(float(r[2]) for r in rows)
     total_new = sum(float(r[3]) for r in rows)
-    text = "\n".join([
-        "# bench/profile/ort_rewrites: a reference's profile pass in onnxruntime, hard-swish as given and rewritten",
-        "", f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-        f"`python bench/profile/ort_rewrites.py --zoo {args.zoo} --rounds {args.rounds}"
-        f"{''.join(' ' + o for o in args.only)}`: `profile_and_probes` on the reference's stored "
-        f"probe set, one onnxruntime thread, fastest of {args.rounds} alternating runs, CPU seconds.", "",
-        *markdown_table(head, rows),
-        f"| all | | {total_old:.1f} | {total_new:.1f} | "
-        f"{(total_old / total_new if total_new else 0):.2f}x | | |", ""])
+    text = run_text(
+        "bench/profile/ort_rewrites: a reference's profile pass in onnxruntime, hard-swish as given and rewritten",
+        f"python bench/profile/ort_rewrites.py --zoo {args.zoo} --rounds {args.rounds}"
+        f"{''.join(' ' + o for o in args.only)}",
+        ": `profile_and_probes` on the reference's stored probe set, one onnxruntime thread, "
+        f"fastest of {args.rounds} alternating runs, CPU seconds.", head, rows,
+        extra=[["all", "", f"{total_old:.1f}", f"{total_new:.1f}",
+                f"{(total_old / total_new if total_new else 0):.2f}x", "", ""]])
     print(text)
     prepend_run(HERE / "results-ort-rewrites.md", text)
 

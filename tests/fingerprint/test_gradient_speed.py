@@ -156,7 +156,7 @@ def test_depthwise_convs_padded_more_on_one_side_get_symmetric_pads() -> None:
     assert symmetric_depthwise_pads(rewritten) == rewritten  # nothing left to rewrite
 
 
-def test_symmetric_pads_give_the_same_outputs_and_input_gradients() -> None:
+def test_symmetric_pads_give_the_same_outputs_and_input_gradients(monkeypatch) -> None:
     import torch
 
     from modelhound.fingerprint import gradient_speed
@@ -164,12 +164,9 @@ def test_symmetric_pads_give_the_same_outputs_and_input_gradients() -> None:
 
     model = same_padded_block()
     fast = load_differentiable(model, fast=True)
-    original = gradient_speed.symmetric_depthwise_pads
-    gradient_speed.symmetric_depthwise_pads = lambda m: m  # the fast copy without rewrite 5
-    try:
-        padded = load_differentiable(model, fast=True)
-    finally:
-        gradient_speed.symmetric_depthwise_pads = original
+    # the fast copy without rewrite 5
+    monkeypatch.setattr(gradient_speed, "symmetric_depthwise_pads", lambda m: m)
+    padded = load_differentiable(model, fast=True)
     # the rewritten copy has one explicit pad left (the dense Conv's), the other three
     pads = [sum("Pad" in type(m).__name__ for m in mod.modules()) for mod in (fast, padded)]
     assert pads[0] < pads[1]
